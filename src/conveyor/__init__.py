@@ -1,0 +1,53 @@
+"""conveyor: background jobs for Python.
+
+    from conveyor import Conveyor
+
+    app = Conveyor()                # ./conveyor.db, or $CONVEYOR_URL
+
+    @app.task(max_attempts=5)
+    def send_email(to: str, subject: str) -> str: ...
+
+    job = send_email.enqueue("a@example.com", subject="hi")
+    app.run_worker(burst=True)
+    job.result(timeout=10)
+"""
+
+from conveyor.app import Conveyor, Settings
+from conveyor.errors import (
+    ConveyorError,
+    DecodeError,
+    EncodeError,
+    JobFailed,
+    StoreError,
+    UnknownTask,
+)
+from conveyor.job import ErrorInfo, Job, JobRecord, JobState, Reason
+from conveyor.retry import Backoff
+from conveyor.task import Task
+from conveyor.worker import Worker, WorkerStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the app and its tasks
+    "Backoff",
+    "Conveyor",
+    "Settings",
+    "Task",
+    # jobs
+    "ErrorInfo",
+    "Job",
+    "JobRecord",
+    "JobState",
+    "Reason",
+    # workers
+    "Worker",
+    "WorkerStats",
+    # errors
+    "ConveyorError",
+    "DecodeError",
+    "EncodeError",
+    "JobFailed",
+    "StoreError",
+    "UnknownTask",
+]

@@ -1,0 +1,27 @@
+"""Stores by URL scheme, imported lazily so SQLite stays the zero-dependency default."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from conveyor.errors import StoreError
+from conveyor.stores.base import Capabilities, Lease, QueueStats, Store, WorkerInfo
+
+__all__ = ["Capabilities", "Lease", "QueueStats", "Store", "WorkerInfo", "open_store"]
+
+DEFAULT_URL = "sqlite://conveyor.db"
+
+
+def open_store(url: str) -> Store:
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from conveyor.stores.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if scheme == "memory":
+        from conveyor.stores.memory import MemoryStore
+
+        return MemoryStore.named(url)
+    raise StoreError(
+        f"no store for URL scheme {scheme!r} in {url!r}; expected sqlite:// or memory://"
+    )

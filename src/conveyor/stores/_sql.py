@@ -1,0 +1,22 @@
+"""Named SQL files: every statement a SQL store runs lives in a .sql file beside it."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def query(package: str, name: str) -> str:
+    """The text of ``<package>/queries/<name>.sql``, read once."""
+    return resources.files(package).joinpath("queries", f"{name}.sql").read_text("utf-8")
+
+
+def migrations(package: str) -> list[tuple[int, str]]:
+    """``(version, script)`` for each ``<package>/migrations/NNNN_*.sql``, in order."""
+    folder = resources.files(package).joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    return sorted(found)

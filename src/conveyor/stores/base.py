@@ -1,0 +1,167 @@
+"""The Store protocol: the few atomic primitives every store implements.
+
+Each method is one round trip (one SQL transaction, one Lua script) and one
+atomic step. Stores only persist: they never decide retries, compute backoff or
+interpret payloads. Those live above the seam (`conveyor.worker`), once.
+
+Rules every store follows, and the conformance suite checks:
+
+- Times are the store's own clock (epoch seconds). Callers pass delays; the
+  store decides what is due and when a lease has expired.
+- State changes are guarded by `conveyor.job.TRANSITIONS`: a write whose job
+  is not in a source state of the target does nothing.
+- ``attempt`` is the fencing token of a lease. `claim` increments it; an
+  outcome or heartbeat for an older attempt is ignored.
+- Claim order is ``priority`` descending, then ``run_at``, then enqueue order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from conveyor.job import JobRecord, JobState, NewJob, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker as the store sees it (for `conveyor status`)."""
+
+    id: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    started_at: float
+    last_seen: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """One queue's figures, computed in one pass by the store."""
+
+    queue: str
+    counts: dict[JobState, int] = field(default_factory=dict)
+    #: Seconds the oldest due job has waited; 0.0 when none is waiting.
+    oldest_wait: float = 0.0
+    #: Jobs that finished (succeeded or dead) in the last 60 seconds.
+    finished_last_minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A job a worker holds: its id and the attempt that fences it."""
+
+    job_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a store can do, stated as data so tests can ask rather than guess."""
+
+    #: Several processes (or machines) share the jobs: kill -9 tests apply.
+    shared: bool = True
+
+
+class Store(Protocol):
+    """Persistence of jobs. Thread-safe: a worker calls it from several threads."""
+
+    url: str
+    capabilities: Capabilities
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        """Insert jobs atomically, all or none; one record back per input.
+
+        A job whose ``key`` matches a job in an active state (scheduled,
+        queued, running) is not inserted: that existing job's record comes back
+        in its place.
+        """
+        ...
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
+    ) -> list[JobRecord]:
+        """Move up to `limit` due jobs to ``running`` for `worker`, best first.
+
+        Scheduled jobs whose time has come are made ``queued`` first. Each
+        claimed job's attempt is incremented and its lease set to expire after
+        `lease` seconds. The records returned are as they are after the claim.
+        """
+        ...
+
+    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+        """Record `worker` as alive and extend its leases by `lease` seconds from now."""
+        ...
+
+    def finish(self, outcomes: Sequence[Outcome]) -> int:
+        """Apply outcomes of attempts in one step; returns how many applied.
+
+        An outcome applies only while its job is ``running`` at that attempt.
+        Errors are appended to the job's error list. ``QUEUED`` gives the
+        attempt back (the job was handed back unrun).
+        """
+        ...
+
+    def recover(self) -> int:
+        """Return jobs with expired leases to ``queued``; returns how many moved.
+
+        The attempt stays counted. A job with no attempts left ends ``dead``
+        with reason ``worker_lost`` and an error entry saying so.
+        """
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def list(
+        self,
+        *,
+        states: Collection[JobState] = (),
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        """Jobs matching every given filter, newest first."""
+        ...
+
+    def queue_stats(self) -> list[QueueStats]: ...
+
+    def workers(self, ttl: float) -> list[WorkerInfo]:
+        """Workers seen within the last `ttl` seconds."""
+        ...
+
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a scheduled or queued job; False if it was in any other state."""
+        ...
+
+    def requeue_dead(self, job_ids: Sequence[str]) -> int:
+        """Replay dead jobs: back to ``queued`` with their attempts reset.
+
+        Their error history is kept. Returns how many were requeued.
+        """
+        ...
+
+    def purge(
+        self,
+        states: Collection[JobState],
+        *,
+        queue: str | None = None,
+        older_than: float | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """Delete jobs in `states` (finished at least `older_than` seconds ago,
+        when given); at most `limit` of them. Returns how many were deleted."""
+        ...
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until work may be due in `queues`, or `timeout` seconds pass.
+
+        A hint only: callers claim afterwards and may find nothing.
+        """
+        ...
+
+    def close(self) -> None: ...

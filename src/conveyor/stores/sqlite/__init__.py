@@ -1,0 +1,383 @@
+"""The embedded default store: one SQLite file, safe for several processes.
+
+WAL mode lets readers run beside the one writer; every write is a short
+``BEGIN IMMEDIATE`` transaction, so two workers never claim the same job. The
+host clock is the store's clock: every process on the machine shares it.
+Each thread gets its own connection (sqlite3 connections are not shared).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from conveyor.errors import StoreError
+from conveyor.job import JobRecord, JobState, NewJob, Outcome
+from conveyor.stores._records import error_json, record_from_row
+from conveyor.stores._sql import migrations, query
+from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+
+_SQL = __name__
+_SYNCHRONOUS = {"off", "normal", "full", "extra"}
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///abs/path.db`` is absolute, ``sqlite://rel.db`` relative to the cwd."""
+    parts = urlsplit(url)
+    return (parts.netloc + parts.path) or "conveyor.db"
+
+
+class SqliteStore:
+    """Jobs in one SQLite file. ``?synchronous=normal`` trades the last commits
+    on power loss (never on a process crash) for fewer fsyncs."""
+
+    capabilities = Capabilities(shared=True)
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        options = parse_qs(urlsplit(url).query)
+        self._synchronous = options.get("synchronous", ["full"])[0].lower()
+        if self._synchronous not in _SYNCHRONOUS:
+            raise StoreError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -----------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = _dict_row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = OFF")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front,
+        so a claim never upgrades from a read and deadlocks with another."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"cannot commit to SQLite {self.path!r}: {exc}") from exc
+
+    def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        try:
+            return self._conn().execute(query(_SQL, name), params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read SQLite database {self.path!r}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        current = conn.execute("PRAGMA user_version").fetchone()["user_version"]
+        for version, script in migrations(_SQL):
+            if version > current:
+                # executescript commits first; IF NOT EXISTS makes a race with
+                # another process migrating at the same moment harmless.
+                try:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+                    )
+                except sqlite3.Error as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise StoreError(
+                        f"cannot set up SQLite database {self.path!r}: {exc}"
+                    ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- the protocol ----------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        insert, by_key, get = (
+            query(_SQL, "insert_job"),
+            query(_SQL, "find_active_by_key"),
+            query(_SQL, "get_job"),
+        )
+        records = []
+        with self._write() as conn:
+            now = time.time()
+            for job in jobs:
+                if job.key is not None:
+                    existing = conn.execute(by_key, {"key": job.key}).fetchone()
+                    if existing is not None:
+                        records.append(record_from_row(existing))
+                        continue
+                run_at = job.at if job.at is not None else now + job.delay
+                state = JobState.SCHEDULED if run_at > now else JobState.QUEUED
+                conn.execute(
+                    insert,
+                    {
+                        "id": job.id,
+                        "task": job.task,
+                        "queue": job.queue,
+                        "payload": job.payload,
+                        "state": state.value,
+                        "priority": job.priority,
+                        "max_attempts": job.max_attempts,
+                        "run_at": run_at,
+                        "now": now,
+                        "timeout": job.timeout,
+                        "key": job.key,
+                    },
+                )
+                records.append(record_from_row(conn.execute(get, {"id": job.id}).fetchone()))
+        return records
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
+    ) -> list[JobRecord]:
+        if limit <= 0 or not queues:
+            return []
+        with self._write() as conn:
+            now = time.time()
+            conn.execute(query(_SQL, "stage_due"), {"now": now})
+            rows = conn.execute(
+                query(_SQL, "claim"),
+                {
+                    "now": now,
+                    "lease": lease,
+                    "worker": worker,
+                    "queues": json.dumps(list(queues)),
+                    "limit": limit,
+                },
+            ).fetchall()
+        records = [record_from_row(row) for row in rows]
+        # RETURNING does not keep the subquery's order.
+        records.sort(key=lambda r: (-r.priority, r.run_at, r.id))
+        return records
+
+    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+        with self._write() as conn:
+            now = time.time()
+            conn.execute(
+                query(_SQL, "upsert_worker"),
+                {
+                    "id": worker.id,
+                    "hostname": worker.hostname,
+                    "pid": worker.pid,
+                    "queues": json.dumps(list(worker.queues)),
+                    "concurrency": worker.concurrency,
+                    "started_at": worker.started_at,
+                    "now": now,
+                },
+            )
+            conn.executemany(
+                query(_SQL, "extend_lease"),
+                [
+                    {"id": held.job_id, "attempt": held.attempt, "now": now, "lease": lease}
+                    for held in leases
+                ],
+            )
+
+    def finish(self, outcomes: Sequence[Outcome]) -> int:
+        if not outcomes:
+            return 0
+        with self._write() as conn:
+            now = time.time()
+            cursor = conn.executemany(
+                query(_SQL, "finish"),
+                [
+                    {
+                        "id": outcome.job_id,
+                        "attempt": outcome.attempt,
+                        "state": outcome.state.value,
+                        "now": now,
+                        "delay": outcome.delay,
+                        "result": outcome.result,
+                        "reason": outcome.reason,
+                        "error": error_json(outcome.error),
+                    }
+                    for outcome in outcomes
+                ],
+            )
+            return cursor.rowcount
+
+    def recover(self) -> int:
+        with self._write() as conn:
+            now = {"now": time.time()}
+            dead = conn.execute(query(_SQL, "recover_dead"), now).rowcount
+            requeued = conn.execute(query(_SQL, "recover_requeue"), now).rowcount
+        return dead + requeued
+
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._read("get_job", id=job_id)
+        return record_from_row(rows[0]) if rows else None
+
+    def list(
+        self,
+        *,
+        states: Collection[JobState] = (),
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        rows = self._read(
+            "list_jobs",
+            all_states=not states,
+            states=json.dumps([s.value for s in states]),
+            queue=queue,
+            task=task,
+            limit=limit,
+            offset=offset,
+        )
+        return [record_from_row(row) for row in rows]
+
+    def queue_stats(self) -> list[QueueStats]:
+        now = time.time()
+        conn = self._conn()
+        counts: dict[str, dict[JobState, int]] = {}
+        oldest: dict[str, float] = {}
+        finished: dict[str, int] = {}
+        try:
+            conn.execute("BEGIN")  # one snapshot for the three reads
+            for row in conn.execute(query(_SQL, "count_by_state")):
+                counts.setdefault(row["queue"], {})[JobState(row["state"])] = row["n"]
+            for row in conn.execute(query(_SQL, "oldest_queued")):
+                oldest[row["queue"]] = max(0.0, now - row["oldest"])
+            for row in conn.execute(query(_SQL, "finished_since"), {"since": now - 60}):
+                finished[row["queue"]] = row["n"]
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot read SQLite database {self.path!r}: {exc}") from exc
+        return [
+            QueueStats(
+                queue=name,
+                counts=counts[name],
+                oldest_wait=oldest.get(name, 0.0),
+                finished_last_minute=finished.get(name, 0),
+            )
+            for name in sorted(counts)
+        ]
+
+    def workers(self, ttl: float) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(
+                id=row["id"],
+                hostname=row["hostname"],
+                pid=row["pid"],
+                queues=tuple(json.loads(row["queues"])),
+                concurrency=row["concurrency"],
+                started_at=row["started_at"],
+                last_seen=row["last_seen"],
+            )
+            for row in self._read("live_workers", since=time.time() - ttl)
+        ]
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            # Also forget workers silent for a day: killed ones never unregister.
+            conn.execute(
+                query(_SQL, "delete_worker"),
+                {"id": worker_id, "forget_before": time.time() - 86400},
+            )
+
+    def cancel(self, job_id: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(query(_SQL, "cancel"), {"id": job_id, "now": time.time()})
+            return cursor.rowcount == 1
+
+    def requeue_dead(self, job_ids: Sequence[str]) -> int:
+        with self._write() as conn:
+            now = time.time()
+            cursor = conn.executemany(
+                query(_SQL, "requeue_dead"), [{"id": job_id, "now": now} for job_id in job_ids]
+            )
+            return cursor.rowcount
+
+    def purge(
+        self,
+        states: Collection[JobState],
+        *,
+        queue: str | None = None,
+        older_than: float | None = None,
+        limit: int | None = None,
+    ) -> int:
+        with self._write() as conn:
+            before = None if older_than is None else time.time() - older_than
+            cursor = conn.execute(
+                query(_SQL, "purge"),
+                {
+                    "states": json.dumps([s.value for s in states]),
+                    "queue": queue,
+                    "before": before,
+                    "limit": -1 if limit is None else limit,
+                },
+            )
+            return cursor.rowcount
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Poll ``PRAGMA data_version`` (it changes when any other connection
+        commits: a read of shared memory, no disk I/O) and wake for the next
+        scheduled job's time."""
+        conn = self._conn()
+        deadline = time.monotonic() + timeout
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()["data_version"]
+            next_due = conn.execute(query(_SQL, "next_due")).fetchone()
+            due_at = next(iter(next_due.values())) if next_due else None
+            if due_at is not None:
+                deadline = min(deadline, time.monotonic() + max(0.0, due_at - time.time()))
+            while (remaining := deadline - time.monotonic()) > 0:
+                time.sleep(min(0.01, remaining))
+                if conn.execute("PRAGMA data_version").fetchone()["data_version"] != version:
+                    return
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read SQLite database {self.path!r}: {exc}") from exc

@@ -1,0 +1,1 @@
+SELECT queue, state, count(*) AS n FROM conveyor_jobs GROUP BY queue, state

@@ -1,0 +1,1 @@
+SELECT * FROM conveyor_workers WHERE last_seen >= :since ORDER BY started_at

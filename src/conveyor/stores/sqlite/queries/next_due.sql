@@ -1,0 +1,1 @@
+SELECT min(run_at) FROM conveyor_jobs WHERE state = 'scheduled'

@@ -1,0 +1,149 @@
+"""Tasks: a decorated function, its options, and the ways to enqueue it."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from conveyor._ids import new_id
+from conveyor.job import Job, NewJob
+from conveyor.retry import Backoff, BackoffPolicy
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: A unique key, or a function of the task's arguments that returns one.
+KeySpec = str | Callable[..., str] | None
+Delay = float | int | timedelta
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Options of a task; `Task.options` overrides the enqueue-time ones per call."""
+
+    queue: str = "default"
+    priority: int = 0
+    max_attempts: int = 3
+    timeout: float | None = None
+    backoff: BackoffPolicy = Backoff()
+    retry_on: tuple[type[BaseException], ...] | None = None
+    no_retry_on: tuple[type[BaseException], ...] = ()
+    delay: Delay = 0.0
+    at: datetime | None = None
+    key: KeySpec = None
+
+    def __post_init__(self) -> None:
+        if not self.queue:
+            raise ValueError("queue must be a non-empty string")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError("timeout must be positive seconds or None")
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("at must be a timezone-aware datetime (naive times are ambiguous)")
+        if _seconds(self.delay) < 0:
+            raise ValueError("delay must not be negative")
+
+
+#: Options that only shape an enqueue; the rest are fixed per task.
+ENQUEUE_OPTIONS = frozenset({"queue", "priority", "max_attempts", "timeout", "delay", "at", "key"})
+
+
+def _seconds(delay: Delay) -> float:
+    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+
+
+class Task(Generic[P, R]):
+    """A registered function. Calling it runs it here and now; `enqueue` makes a job."""
+
+    def __init__(
+        self, app: Conveyor, fn: Callable[P, R], name: str, options: TaskOptions
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.default_options = options
+        self.signature = inspect.signature(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.default_options.queue!r}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Make a job of this call with the task's options; returns its handle."""
+        return TaskCall(self, self.default_options).enqueue(*args, **kwargs)
+
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """Enqueue many calls in one store round trip; see `TaskCall.enqueue_many`."""
+        return TaskCall(self, self.default_options).enqueue_many(calls)
+
+    def options(self, **overrides: Any) -> TaskCall[P, R]:
+        """Per-enqueue options: ``queue``, ``priority``, ``delay``, ``at``,
+        ``max_attempts``, ``timeout``, ``key``."""
+        unknown = set(overrides) - ENQUEUE_OPTIONS
+        if unknown:
+            raise TypeError(
+                f"unknown enqueue option(s) {sorted(unknown)}; "
+                f"expected some of {sorted(ENQUEUE_OPTIONS)}"
+            )
+        return TaskCall(self, dataclasses.replace(self.default_options, **overrides))
+
+
+class TaskCall(Generic[P, R]):
+    """A task with its enqueue options settled; made by `Task.options`."""
+
+    __slots__ = ("opts", "task")
+
+    def __init__(self, task: Task[P, R], opts: TaskOptions) -> None:
+        self.task = task
+        self.opts = opts
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        return self.task.app.submit([self.new_job(args, kwargs)])[0]
+
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """Each call is a sequence of positional arguments or a mapping of keyword
+        arguments. All are checked before any is stored; stored all or none."""
+        jobs = []
+        for call in calls:
+            if isinstance(call, Mapping):
+                jobs.append(self.new_job((), call))
+            else:
+                jobs.append(self.new_job(call, {}))
+        return self.task.app.submit(jobs)
+
+    def new_job(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
+        """Check the call against the signature, encode it, and build the record.
+
+        Raises `TypeError` when the arguments do not fit the function, and
+        `conveyor.errors.EncodeError` (a `TypeError`) when they are not JSON.
+        """
+        task, opts = self.task, self.opts
+        try:
+            task.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{task.name}{task.signature}: {exc}") from None
+        key = opts.key(*args, **kwargs) if callable(opts.key) else opts.key
+        return NewJob(
+            id=new_id(),
+            task=task.name,
+            queue=opts.queue,
+            payload=task.app.codec.encode_payload(args, kwargs),
+            priority=opts.priority,
+            max_attempts=opts.max_attempts,
+            timeout=opts.timeout,
+            key=key,
+            delay=_seconds(opts.delay),
+            at=None if opts.at is None else opts.at.timestamp(),
+        )

@@ -1,0 +1,140 @@
+"""Running one attempt of a job and turning what happened into an `Outcome`.
+
+This is where retry policy is decided, once for every store: stores only
+apply the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from conveyor.errors import ConveyorError, DecodeError, EncodeError, UnknownTask
+from conveyor.job import ErrorInfo, JobRecord, JobState, Outcome, Reason
+from conveyor.retry import backoff_delay, should_retry
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+    from conveyor.task import Task
+
+#: Tracebacks beyond this many characters keep their end (where the error is).
+MAX_TRACEBACK = 8000
+
+
+class AttemptTimeout(ConveyorError, TimeoutError):
+    """The attempt ran past the task's ``timeout``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A claimed job whose task was found and whose arguments bind."""
+
+    record: JobRecord
+    task: Task[Any, Any]
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+    @property
+    def timeout(self) -> float | None:
+        return self.record.timeout
+
+
+def error_info(record: JobRecord, exc: BaseException) -> ErrorInfo:
+    text = "".join(traceback.format_exception(exc))
+    if len(text) > MAX_TRACEBACK:
+        text = "...\n" + text[-MAX_TRACEBACK:]
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return ErrorInfo(attempt=record.attempt, type=name, message=str(exc), traceback=text)
+
+
+def dead(record: JobRecord, reason: Reason, exc: BaseException) -> Outcome:
+    return Outcome(
+        job_id=record.id,
+        attempt=record.attempt,
+        state=JobState.DEAD,
+        error=error_info(record, exc),
+        reason=reason.value,
+    )
+
+
+class Executor:
+    """Prepares, runs and judges attempts for one app."""
+
+    def __init__(self, app: Conveyor) -> None:
+        self.app = app
+
+    def prepare(self, record: JobRecord) -> Prepared | Outcome:
+        """Find the task and decode the payload; a job that cannot run ends dead here."""
+        try:
+            task = self.app.get_task(record.task)
+        except UnknownTask as exc:
+            return dead(record, Reason.UNKNOWN_TASK, exc)
+        try:
+            args, kwargs = self.app.codec.decode_payload(record.payload)
+        except DecodeError as exc:
+            return dead(record, Reason.DECODE_ERROR, exc)
+        try:
+            task.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            return dead(record, Reason.BAD_ARGUMENTS, TypeError(f"{task.name}: {exc}"))
+        return Prepared(record, task, args, kwargs)
+
+    def run_sync(self, job: Prepared) -> Outcome:
+        """Run a sync task in the calling thread.
+
+        A thread cannot be stopped from outside, so a sync task's timeout is
+        judged when it returns: an attempt that overran fails with reason
+        ``timeout`` and its result is dropped.
+        """
+        started = time.monotonic()
+        try:
+            value = job.task.fn(*job.args, **job.kwargs)
+        except Exception as exc:
+            return self.failure(job, exc)
+        if job.timeout is not None and time.monotonic() - started > job.timeout:
+            return self.failure(job, AttemptTimeout(f"ran past its {job.timeout} s timeout"))
+        return self.success(job, value)
+
+    async def run_async(self, job: Prepared) -> Outcome:
+        """Run an async task; its timeout is hard (the coroutine is cancelled)."""
+        try:
+            value = await asyncio.wait_for(job.task.fn(*job.args, **job.kwargs), job.timeout)
+        except TimeoutError as exc:
+            if job.timeout is not None and not isinstance(exc, AttemptTimeout):
+                exc = AttemptTimeout(f"cancelled at its {job.timeout} s timeout")
+            return self.failure(job, exc)
+        except Exception as exc:
+            return self.failure(job, exc)
+        return self.success(job, value)
+
+    def success(self, job: Prepared, value: Any) -> Outcome:
+        try:
+            result = self.app.codec.encode_result(value)
+        except EncodeError as exc:
+            return dead(job.record, Reason.RESULT_ENCODE_ERROR, exc)
+        return Outcome(
+            job_id=job.record.id,
+            attempt=job.record.attempt,
+            state=JobState.SUCCEEDED,
+            result=result,
+        )
+
+    def failure(self, job: Prepared, exc: BaseException) -> Outcome:
+        record, opts = job.record, job.task.default_options
+        timed_out = isinstance(exc, AttemptTimeout)
+        if not should_retry(exc, opts.retry_on, opts.no_retry_on):
+            return dead(record, Reason.NOT_RETRIED, exc)
+        if record.attempt >= record.max_attempts:
+            return dead(record, Reason.TIMEOUT if timed_out else Reason.MAX_ATTEMPTS, exc)
+        return Outcome(
+            job_id=record.id,
+            attempt=record.attempt,
+            state=JobState.SCHEDULED,
+            error=error_info(record, exc),
+            delay=backoff_delay(opts.backoff, record.attempt),
+            reason=Reason.TIMEOUT.value if timed_out else None,
+        )
