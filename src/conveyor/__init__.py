@@ -1,15 +1,15 @@
 """conveyor: background jobs for Python.
 
-    from conveyor import Conveyor
+from conveyor import Conveyor
 
-    app = Conveyor()                # ./conveyor.db, or $CONVEYOR_URL
+app = Conveyor()                # ./conveyor.db, or $CONVEYOR_URL
 
-    @app.task(max_attempts=5)
-    def send_email(to: str, subject: str) -> str: ...
+@app.task(max_attempts=5)
+def send_email(to: str, subject: str) -> str: ...
 
-    job = send_email.enqueue("a@example.com", subject="hi")
-    app.run_worker(burst=True)
-    job.result(timeout=10)
+job = send_email.enqueue("a@example.com", subject="hi")
+app.run_worker(burst=True)
+job.result(timeout=10)
 """
 
 from conveyor.app import Conveyor, Settings

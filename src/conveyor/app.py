@@ -82,7 +82,7 @@ class Conveyor:
 
     @overload
     def task(
-        self, *, name: str | None = None, **options: Any
+        self, fn: None = None, /, *, name: str | None = None, **options: Any
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(

@@ -38,4 +38,6 @@ class JobFailed(ConveyorError):
         self.reason = record.reason
         self.error: ErrorInfo | None = record.errors[-1] if record.errors else None
         detail = f": {self.error.type}: {self.error.message}" if self.error else ""
-        super().__init__(f"job {record.id} ({record.task}) {record.state} [{record.reason}]{detail}")
+        super().__init__(
+            f"job {record.id} ({record.task}) {record.state} [{record.reason}]{detail}"
+        )

@@ -238,9 +238,7 @@ class Job:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"job {self.id} is still {record.state} after {timeout} s"
-                    )
+                    raise TimeoutError(f"job {self.id} is still {record.state} after {timeout} s")
                 interval = min(interval, remaining)
             time.sleep(interval)
             interval = min(interval * 2, 0.25)

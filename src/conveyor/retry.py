@@ -31,6 +31,9 @@ class Backoff:
         return random.uniform(0.0, ceiling) if self.jitter else ceiling
 
 
+#: One to five retries wait up to 1, 2, 4, 8, 16 s; never more than ten minutes.
+DEFAULT_BACKOFF = Backoff()
+
 #: Anything that maps a failed attempt number (1-based) to seconds.
 BackoffPolicy = Backoff | Callable[[int], float] | float
 

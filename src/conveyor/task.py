@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from conveyor._ids import new_id
 from conveyor.job import Job, NewJob
-from conveyor.retry import Backoff, BackoffPolicy
+from conveyor.retry import DEFAULT_BACKOFF, BackoffPolicy
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -31,7 +31,7 @@ class TaskOptions:
     priority: int = 0
     max_attempts: int = 3
     timeout: float | None = None
-    backoff: BackoffPolicy = Backoff()
+    backoff: BackoffPolicy = DEFAULT_BACKOFF
     retry_on: tuple[type[BaseException], ...] | None = None
     no_retry_on: tuple[type[BaseException], ...] = ()
     delay: Delay = 0.0
@@ -62,9 +62,7 @@ def _seconds(delay: Delay) -> float:
 class Task(Generic[P, R]):
     """A registered function. Calling it runs it here and now; `enqueue` makes a job."""
 
-    def __init__(
-        self, app: Conveyor, fn: Callable[P, R], name: str, options: TaskOptions
-    ) -> None:
+    def __init__(self, app: Conveyor, fn: Callable[P, R], name: str, options: TaskOptions) -> None:
         self.app = app
         self.fn = fn
         self.name = name

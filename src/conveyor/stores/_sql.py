@@ -15,8 +15,8 @@ def query(package: str, name: str) -> str:
 def migrations(package: str) -> list[tuple[int, str]]:
     """``(version, script)`` for each ``<package>/migrations/NNNN_*.sql``, in order."""
     folder = resources.files(package).joinpath("migrations")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
-    return sorted(found)
+    return sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )

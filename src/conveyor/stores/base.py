@@ -17,6 +17,7 @@ Rules every store follows, and the conformance suite checks:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,7 +72,7 @@ class Store(Protocol):
     url: str
     capabilities: Capabilities
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+    def enqueue(self, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
         """Insert jobs atomically, all or none; one record back per input.
 
         A job whose ``key`` matches a job in an active state (scheduled,
@@ -82,7 +83,7 @@ class Store(Protocol):
 
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         """Move up to `limit` due jobs to ``running`` for `worker`, best first.
 
         Scheduled jobs whose time has come are made ``queued`` first. Each
@@ -122,13 +123,13 @@ class Store(Protocol):
         task: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         """Jobs matching every given filter, newest first."""
         ...
 
-    def queue_stats(self) -> list[QueueStats]: ...
+    def counts(self) -> builtins.list[QueueStats]: ...
 
-    def workers(self, ttl: float) -> list[WorkerInfo]:
+    def workers(self, ttl: float) -> builtins.list[WorkerInfo]:
         """Workers seen within the last `ttl` seconds."""
         ...
 

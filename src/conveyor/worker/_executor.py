@@ -47,7 +47,9 @@ def error_info(record: JobRecord, exc: BaseException) -> ErrorInfo:
     if len(text) > MAX_TRACEBACK:
         text = "...\n" + text[-MAX_TRACEBACK:]
     kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
     return ErrorInfo(attempt=record.attempt, type=name, message=str(exc), traceback=text)
 
 

@@ -290,9 +290,7 @@ class Worker:
             if recover and (moved := self.store.recover()):
                 log.warning("recovered %d job(s) whose worker stopped heartbeating", moved)
             if prune:
-                self.store.purge(
-                    FINISHED_STATES - {JobState.DEAD}, older_than=settings.result_ttl
-                )
+                self.store.purge(FINISHED_STATES - {JobState.DEAD}, older_than=settings.result_ttl)
                 self.store.purge({JobState.DEAD}, older_than=settings.dead_ttl)
         except StoreError as exc:
             log.warning("store upkeep failed, will retry: %s", exc)

@@ -8,6 +8,7 @@ Each thread gets its own connection (sqlite3 connections are not shared).
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -109,7 +110,7 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
                 raise StoreError(f"cannot commit to SQLite {self.path!r}: {exc}") from exc
 
-    def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+    def _read(self, name: str, **params: Any) -> builtins.list[dict[str, Any]]:
         try:
             return self._conn().execute(query(_SQL, name), params).fetchall()
         except sqlite3.Error as exc:
@@ -129,9 +130,7 @@ class SqliteStore:
                 except sqlite3.Error as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
-                    raise StoreError(
-                        f"cannot set up SQLite database {self.path!r}: {exc}"
-                    ) from exc
+                    raise StoreError(f"cannot set up SQLite database {self.path!r}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -142,7 +141,7 @@ class SqliteStore:
 
     # -- the protocol ----------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+    def enqueue(self, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
         insert, by_key, get = (
             query(_SQL, "insert_job"),
             query(_SQL, "find_active_by_key"),
@@ -180,7 +179,7 @@ class SqliteStore:
 
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         if limit <= 0 or not queues:
             return []
         with self._write() as conn:
@@ -266,7 +265,7 @@ class SqliteStore:
         task: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         rows = self._read(
             "list_jobs",
             all_states=not states,
@@ -278,7 +277,7 @@ class SqliteStore:
         )
         return [record_from_row(row) for row in rows]
 
-    def queue_stats(self) -> list[QueueStats]:
+    def counts(self) -> builtins.list[QueueStats]:
         now = time.time()
         conn = self._conn()
         counts: dict[str, dict[JobState, int]] = {}
@@ -307,7 +306,7 @@ class SqliteStore:
             for name in sorted(counts)
         ]
 
-    def workers(self, ttl: float) -> list[WorkerInfo]:
+    def workers(self, ttl: float) -> builtins.list[WorkerInfo]:
         return [
             WorkerInfo(
                 id=row["id"],
