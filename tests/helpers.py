@@ -88,10 +88,11 @@ def new_job(
 def descending_ids(count: int) -> list[str]:
     """Valid job ids of one millisecond whose random parts sort in reverse:
     jobs enqueued in this order must still be taken in enqueue order."""
-    stamp = new_id()[:10]
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
     assert count <= len(alphabet)
-    return [stamp + alphabet[-1 - n] * 16 for n in range(count)]
+    template = new_id()
+    stamp, randomness = template[:10], template[11:]
+    return [stamp + alphabet[-1 - n] + randomness for n in range(count)]
 
 
 def worker_info(

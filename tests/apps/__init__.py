@@ -1,0 +1,1 @@
+"""Apps that the worker process tests run under ``python -m conveyor worker``."""
