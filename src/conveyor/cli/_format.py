@@ -6,6 +6,8 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
+from rich.console import Console
+
 from conveyor.job import JobState
 
 #: Colours of states wherever a state is printed, so a glance finds the dead.
@@ -19,6 +21,13 @@ STATE_STYLE: dict[JobState, str] = {
 }
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for tables: its terminal's width, or a wide page when piped, where
+    wrapping at 80 columns would only break lines a script or a log wants whole."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+
+
 def duration(seconds: float) -> str:
     """``0.4s``, ``4.2s``, ``3m 05s``, ``2h 13m``, ``3d 4h``: precise when short,
     coarse when long, since nobody reads the seconds of a two-day wait."""
@@ -27,7 +36,7 @@ def duration(seconds: float) -> str:
         return f"{seconds:.1f}s"
     whole = int(seconds)
     if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
+        return f"{whole // 60}m" if whole % 60 == 0 else f"{whole // 60}m {whole % 60:02d}s"
     if whole < 86400:
         return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d {whole % 86400 // 3600}h"

@@ -33,7 +33,7 @@ def parse_json(text: str, kind: type, option: str) -> Any:
     except ValueError as exc:
         raise BadInput(f"{option} is not valid JSON: {exc}") from None
     if not isinstance(value, kind):
-        expected = "an array" if kind is list else "an object"
+        expected = "array" if kind is list else "object"
         raise BadInput(f"{option} must be a JSON {expected}, got {type(value).__name__}")
     return value
 

@@ -51,6 +51,23 @@ def dead_ids(store: Store, queue: str | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def replay_ids(store: Store, job_ids: Sequence[str]) -> None:
+    """Requeue the named jobs; say why for each that is not dead, and exit 1 then."""
+    refused = []
+    for job_id in job_ids:
+        record = store.get(job_id)
+        if record is None:
+            refused.append(f"no job with id {job_id!r}")
+        elif record.state is not JobState.DEAD:
+            refused.append(f"job {job_id} is {record.state}, not dead")
+    requeued = store.requeue_dead(job_ids)
+    click.echo(f"requeued {requeued} of {len(job_ids)} job(s)")
+    for message in refused:
+        click.echo(f"error: {message}", err=True)
+    if refused:
+        raise SystemExit(1)
+
+
 @click.command()
 @click.argument("app")
 @click.argument("job_ids", nargs=-1)
@@ -65,16 +82,7 @@ def retry(app: str, job_ids: tuple[str, ...], all_dead: bool, queue: str | None)
     store = load_app(app).store
     console = Console(stderr=True)
     if job_ids:
-        requeued = store.requeue_dead(job_ids)
-        click.echo(f"requeued {requeued} of {len(job_ids)} job(s)")
-        if requeued < len(job_ids):
-            for job_id in job_ids:
-                record = store.get(job_id)
-                if record is None:
-                    click.echo(f"error: no job with id {job_id!r}", err=True)
-                elif record.state is not JobState.QUEUED:
-                    click.echo(f"error: job {job_id} is {record.state}, not dead", err=True)
-            raise SystemExit(1)
+        replay_ids(store, job_ids)
         return
     ids = dead_ids(store, queue)
     if not ids:

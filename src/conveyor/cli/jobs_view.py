@@ -6,13 +6,13 @@ import json
 import time
 
 import click
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
 from conveyor.cli._errors import CliError
-from conveyor.cli._format import age, styled_state, when
+from conveyor.cli._format import age, make_console, styled_state, when
 from conveyor.cli._loader import load_app
 from conveyor.job import JobRecord, JobState
 
@@ -39,7 +39,7 @@ def list_jobs(
     records = load_app(app).store.list(
         states={JobState(s) for s in states}, queue=queue, task=task, limit=limit
     )
-    console = Console()
+    console = make_console()
     if not records:
         console.print("[dim]no jobs match[/]")
         return
@@ -77,7 +77,7 @@ def show_job(app: str, job_id: str) -> None:
     record = load_app(app).store.get(job_id)
     if record is None:
         raise CliError(f"no job with id {job_id!r} (unknown, or pruned after its retention)")
-    console = Console()
+    console = make_console()
     console.print(fields_table(record))
     console.print(section("payload", _json(record.payload)))
     if record.result is not None:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from conveyor.app import Conveyor
-from conveyor.cli._format import STATE_STYLE, duration, redact
+from conveyor.cli._format import STATE_STYLE, duration, make_console, redact
 from conveyor.cli._loader import load_app
 from conveyor.job import JobState
 from conveyor.stores.base import QueueStats, WorkerInfo
@@ -140,7 +139,7 @@ def status(app: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(snap.to_json(), indent=2))
         return
-    console = Console()
+    console = make_console()
     console.print(queue_table(snap))
     if snap.workers:
         console.print(worker_table(snap))

@@ -86,8 +86,11 @@ def worker(
     configure_logging(log_level)
     queue_names = parse_queues(queues)
     conveyor_app = load_app(app)
-    # Open the store now: an unreachable store is an error here, not a restart loop.
+    # Open the store and write to it now: a store that is unreachable or read-only
+    # is one error line here, not a worker retrying (or a supervisor restarting) forever.
+    # `recover` is the write every worker makes at start anyway, and harmless to repeat.
     store = conveyor_app.store
+    store.recover()
     if processes > 1:
         conveyor_app.close()
         command = [

@@ -41,9 +41,13 @@ def say(console: Console, text: str) -> None:
 
 
 def fresh(db: Path) -> None:
-    for suffix in SUFFIXES:
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
-    log_file(db).unlink(missing_ok=True)
+    """Remove what an earlier run left, so every run starts from an empty store."""
+    leftovers = [db.with_name(db.name + suffix) for suffix in SUFFIXES] + [log_file(db)]
+    for leftover in leftovers:
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError as exc:
+            raise DemoFailed(f"cannot remove {leftover} from an earlier run: {exc}") from None
 
 
 def log_file(db: Path) -> Path:
