@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from types import ModuleType
 
 from conveyor.app import Conveyor
-from conveyor.cli._errors import BadInput
+from conveyor.cli._errors import BadInput, CliError
 
 
 def load_app(spec: str) -> Conveyor:
@@ -48,4 +49,21 @@ def _import(name: str) -> ModuleType:
                 f"cannot import {name!r}: no module named {missing!r} "
                 f"(looked in {os.getcwd()} and on sys.path)"
             ) from None
-        raise
+        _print_user_traceback(exc)
+        raise CliError(f"importing {name!r} failed: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        _print_user_traceback(exc)
+        raise CliError(f"importing {name!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _print_user_traceback(exc: BaseException) -> None:
+    """The traceback from the user's code down, without the import machinery's frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen")
+        and frame.filename not in (__file__, importlib.__file__)
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(exc)
+    sys.stderr.write("".join(lines))

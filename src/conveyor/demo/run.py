@@ -95,14 +95,29 @@ def start_workers(processes: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop_workers(workers: subprocess.Popen[bytes]) -> None:
+def stop_workers(workers: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM to the supervisor, which passes it on; if the supervisor itself is
+    gone, to its whole process group, so no orphaned worker keeps running. Returns
+    once every process of the group has exited."""
     if workers.poll() is None:
         workers.send_signal(signal.SIGTERM)
-        try:
-            workers.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(workers.pid, signal.SIGKILL)
-            workers.wait()
+    else:
+        signal_group(workers.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while signal_group(workers.pid, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers.poll()  # reap the supervisor, or it lingers as a zombie in the group
+    signal_group(workers.pid, signal.SIGKILL)
+    workers.wait()
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Signal a process group; False when none of it is left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def run_demo(console: Console, *, jobs: int, processes: int, db: str) -> None:
