@@ -125,6 +125,13 @@ class NewJob:
     delay: float = 0.0
     at: float | None = None
 
+    def run_at(self, now: float) -> float:
+        """When the job is due on a store whose clock reads `now`."""
+        return float(self.at) if self.at is not None else now + self.delay
+
+    def initial_state(self, now: float) -> JobState:
+        return JobState.SCHEDULED if self.run_at(now) > now else JobState.QUEUED
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:

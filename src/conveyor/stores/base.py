@@ -142,7 +142,9 @@ class Store(Protocol):
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         """Replay dead jobs: back to ``queued`` with their attempts reset.
 
-        Their error history is kept. Returns how many were requeued.
+        Their error history is kept. A job whose unique key is held by an
+        active job again is left dead (replaying it would be a duplicate).
+        Returns how many were requeued.
         """
         ...
 

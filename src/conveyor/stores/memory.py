@@ -138,14 +138,13 @@ class MemoryStore:
                         continue
                 if job.id in self._jobs or job.id in added:
                     raise StoreError(f"a job with id {job.id!r} is already stored")
-                # Times are floats whatever the caller passed, as SQL REAL columns keep them.
-                run_at = float(job.at) if job.at is not None else now + job.delay
+                run_at = job.run_at(now)
                 record = JobRecord(
                     id=job.id,
                     task=job.task,
                     queue=job.queue,
                     payload=job.payload,
-                    state=JobState.SCHEDULED if run_at > now else JobState.QUEUED,
+                    state=job.initial_state(now),
                     priority=job.priority,
                     attempt=0,
                     max_attempts=job.max_attempts,
@@ -365,17 +364,15 @@ class MemoryStore:
             now = time.time()
             chosen: dict[str, JobRecord] = {}
             keys: set[str] = set()
-            # A replayed job takes its key back; if an active job holds it the
-            # whole call fails, as the SQLite store's unique index makes it.
+            # A replayed job takes its key back; while an active job holds
+            # that key the replay is skipped, as it would be a duplicate.
             for job_id in job_ids:
                 record = self._jobs.get(job_id)
                 if record is None or record.state is not JobState.DEAD or job_id in chosen:
                     continue
                 if record.key is not None:
                     if record.key in keys or record.key in self._keys:
-                        raise StoreError(
-                            f"cannot requeue job {job_id}: an active job holds key {record.key!r}"
-                        )
+                        continue
                     keys.add(record.key)
                 chosen[job_id] = record
             for record in chosen.values():

@@ -156,8 +156,6 @@ class SqliteStore:
                     if existing is not None:
                         records.append(record_from_row(existing))
                         continue
-                run_at = job.at if job.at is not None else now + job.delay
-                state = JobState.SCHEDULED if run_at > now else JobState.QUEUED
                 conn.execute(
                     insert,
                     {
@@ -165,10 +163,10 @@ class SqliteStore:
                         "task": job.task,
                         "queue": job.queue,
                         "payload": job.payload,
-                        "state": state.value,
+                        "state": job.initial_state(now).value,
                         "priority": job.priority,
                         "max_attempts": job.max_attempts,
-                        "run_at": run_at,
+                        "run_at": job.run_at(now),
                         "now": now,
                         "timeout": job.timeout,
                         "key": job.key,
@@ -195,10 +193,9 @@ class SqliteStore:
                     "limit": limit,
                 },
             ).fetchall()
-        records = [record_from_row(row) for row in rows]
         # RETURNING does not keep the subquery's order.
-        records.sort(key=lambda r: (-r.priority, r.run_at, r.id))
-        return records
+        rows.sort(key=lambda row: (-row["priority"], row["run_at"], row["seq"]))
+        return [record_from_row(row) for row in rows]
 
     def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
         with self._write() as conn:
