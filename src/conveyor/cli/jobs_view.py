@@ -84,12 +84,10 @@ def show_job(app: str, job_id: str) -> None:
         console.print(section("result", _json(record.result)))
     for error in record.errors:
         heading = Text.assemble(
-            (f"attempt {error.attempt}  ", "bold"),
-            (f"{error.type}: {error.message}", "red"),
-            (f"  {when(error.at)}", "dim"),
+            (f"{error.type}: {error.message}", "red"), (f"  {when(error.at)}", "dim")
         )
-        body: RenderableType = Text(error.traceback.rstrip()) if error.traceback else Text("")
-        console.print(section("error", Group(heading, body)))
+        trace = Text(error.traceback.rstrip(), style="dim") if error.traceback else Text("")
+        console.print(section(f"attempt {error.attempt} failed", Group(heading, trace)))
 
 
 def fields_table(r: JobRecord) -> Table:
