@@ -52,7 +52,7 @@ class Counter:
     def __init__(self, store: Store, total: int, delayed_until: dict[float, int]) -> None:
         self.store = store
         self.total = total
-        self.delayed_until = delayed_until  # absolute due time -> jobs
+        self.delayed_until = delayed_until  # epoch seconds a slice falls due -> its jobs
         self.started = time.monotonic()
         self._history: deque[tuple[float, int]] = deque(maxlen=64)
         self._peak = 0.0

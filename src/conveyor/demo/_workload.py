@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,13 +76,3 @@ def slices(batches: list[Batch], size: int) -> Iterator[tuple[Batch, list[list[A
     for batch in batches:
         for start in range(0, len(batch.calls), size):
             yield batch, batch.calls[start : start + size]
-
-
-def delays(batches: list[Batch]) -> dict[float, int]:
-    """How many jobs start with each delay: the display subtracts the ones not yet due
-    from ``scheduled`` to tell first waits from retry backoffs."""
-    counts: dict[float, int] = defaultdict(int)
-    for batch in batches:
-        if batch.delay:
-            counts[batch.delay] += len(batch.calls)
-    return dict(counts)

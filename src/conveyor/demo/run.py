@@ -14,13 +14,14 @@ from types import ModuleType
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from conveyor.app import Conveyor
 from conveyor.demo import APP
 from conveyor.demo._progress import Counter, watch
 from conveyor.demo._summary import all_jobs, report
-from conveyor.demo._workload import Batch, delays, plan, slices
+from conveyor.demo._workload import Batch, plan, slices
 from conveyor.errors import ConveyorError
 
 #: Jobs per bulk insert: one transaction each.
@@ -72,14 +73,16 @@ def load_tasks(url: str) -> ModuleType:
 def enqueue(console: Console, batches: list[Batch], total: int) -> tuple[float, dict[float, int]]:
     """Bulk-insert every job; returns the seconds it took and when delayed jobs fall due."""
     columns = (TextColumn("enqueueing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    due: dict[float, int] = {}
     started = time.monotonic()
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
         task = bar.add_task("enqueue", total=total)
         for batch, calls in slices(batches, ENQUEUE_SLICE):
             batch.task.options(priority=batch.priority, delay=batch.delay).enqueue_many(calls)
+            if batch.delay:
+                at = time.time() + batch.delay
+                due[at] = due.get(at, 0) + len(calls)
             bar.advance(task, len(calls))
-    now = time.time()
-    due = {now + delay: n for delay, n in delays(batches).items()}
     return time.monotonic() - started, due
 
 
@@ -122,6 +125,8 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 def run_demo(console: Console, *, jobs: int, processes: int, db: str) -> None:
     path = Path(db).resolve()
+    if "?" in str(path) or "#" in str(path):
+        raise DemoFailed(f"the demo's database path cannot contain '?' or '#': {path}")
     fresh(path)
     url = f"sqlite://{path}"
     tasks = load_tasks(f"{url}?synchronous=normal")
@@ -130,7 +135,7 @@ def run_demo(console: Console, *, jobs: int, processes: int, db: str) -> None:
     short_names = {name.rsplit(".", 1)[-1]: task for name, task in app.tasks.items()}
     plural = "es" if processes > 1 else ""
     say(console, f"[bold]conveyor demo[/]: {jobs} jobs of {len(short_names)} tasks "
-                 f"on {processes} worker process{plural}, store {path}")  # fmt: skip
+                 f"on {processes} worker process{plural}, store {escape(str(path))}")  # fmt: skip
     batches = plan(short_names, jobs)
     enqueue_seconds, due = enqueue(console, batches, jobs)
     say(console, f"enqueued {jobs} jobs in {enqueue_seconds:.2f}s")
@@ -158,7 +163,8 @@ def run_demo(console: Console, *, jobs: int, processes: int, db: str) -> None:
         processes=processes,
     )
     app.close()
-    env = f"CONVEYOR_URL={shlex.quote(url)}"
-    say(console, f"\njobs are kept in [bold]{path}[/] (worker log: {log_path})")
+    env = escape(f"CONVEYOR_URL={shlex.quote(url)}")
+    say(console, f"\njobs are kept in [bold]{escape(str(path))}[/] "
+                 f"(worker log: {escape(str(log_path))})")  # fmt: skip
     say(console, f"next: [bold]{env} conveyor status {APP}[/]")
     say(console, f"      {env} conveyor jobs list {APP} --state dead")
