@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conveyor import Conveyor, JobFailed, JobState, Reason
+from conveyor.job import ErrorInfo, Outcome
 from conveyor.retry import Backoff
 from tests.helpers import Calls, get, new_job
 
@@ -139,6 +140,26 @@ def test_requeue_dead_counts_only_dead_jobs(app: Conveyor) -> None:
     assert [job.state for job in dead] == [JobState.QUEUED, JobState.QUEUED]
     assert done.state is JobState.SUCCEEDED
     assert waiting.state is JobState.QUEUED
+
+
+def test_replay_leaves_dead_a_job_whose_key_an_active_job_holds(app: Conveyor) -> None:
+    store = app.store
+    [dead] = store.enqueue([new_job(key="invoice:7", max_attempts=1)])
+    [claimed] = store.claim(["default"], "w", 1, 60.0)
+    store.finish([Outcome(dead.id, claimed.attempt, JobState.DEAD, reason="max_attempts",
+                          error=ErrorInfo(attempt=1, type="E", message="m"))])  # fmt: skip
+    [successor] = store.enqueue([new_job(key="invoice:7")])
+    assert successor.id != dead.id
+
+    assert store.requeue_dead([dead.id]) == 0
+    assert get(store, dead.id).state is JobState.DEAD
+    assert len(store.list(states=[JobState.QUEUED])) == 1
+
+    assert store.cancel(successor.id)
+    assert store.requeue_dead([dead.id]) == 1
+    assert get(store, dead.id).state is JobState.QUEUED
+    [same] = store.enqueue([new_job(key="invoice:7")])
+    assert same.id == dead.id
 
 
 def test_retry_on_limits_what_is_retried(app: Conveyor) -> None:
