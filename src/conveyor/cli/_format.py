@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 
@@ -55,18 +54,6 @@ def when(timestamp: float | None) -> str:
         return "-"
     local = datetime.fromtimestamp(timestamp).astimezone()
     return f"{local.isoformat(timespec='milliseconds')} ({age(timestamp)})"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, safe to print and to log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def styled_state(state: JobState) -> str:

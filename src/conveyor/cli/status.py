@@ -11,9 +11,10 @@ import click
 from rich.table import Table
 
 from conveyor.app import Conveyor
-from conveyor.cli._format import STATE_STYLE, duration, make_console, redact
+from conveyor.cli._format import STATE_STYLE, duration, make_console
 from conveyor.cli._loader import load_app
 from conveyor.job import JobState
+from conveyor.stores import redact
 from conveyor.stores.base import QueueStats, WorkerInfo
 
 

@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from conveyor.cli._format import redact
 from conveyor.cli._loader import load_app
+from conveyor.stores import redact
 from conveyor.worker import Worker, supervise
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

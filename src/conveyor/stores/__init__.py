@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from conveyor.errors import StoreError
 from conveyor.stores.base import Capabilities, Lease, QueueStats, Store, WorkerInfo
 
-__all__ = ["Capabilities", "Lease", "QueueStats", "Store", "WorkerInfo", "open_store"]
+__all__ = [
+    "Capabilities",
+    "Lease",
+    "QueueStats",
+    "Store",
+    "WorkerInfo",
+    "open_store",
+    "redact",
+]
 
 DEFAULT_URL = "sqlite://conveyor.db"
 
@@ -25,3 +33,15 @@ def open_store(url: str) -> Store:
     raise StoreError(
         f"no store for URL scheme {scheme!r} in {url!r}; expected sqlite:// or memory://"
     )
+
+
+def redact(url: str) -> str:
+    """The URL without its password, safe to print and to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

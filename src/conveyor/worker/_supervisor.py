@@ -9,6 +9,7 @@ exits with status 0 (burst mode, or a clean stop) is not restarted.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -20,6 +21,12 @@ log = logging.getLogger("conveyor.supervisor")
 
 #: A child that dies sooner than this after its start counts as crash-looping.
 QUICK_DEATH = 5.0
+
+
+def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    from conveyor.worker._worker import SUPERVISOR_ENV
+
+    return subprocess.Popen(list(command), env={**os.environ, SUPERVISOR_ENV: str(os.getpid())})
 
 
 @dataclass(slots=True)
@@ -44,7 +51,7 @@ def supervise(command: Sequence[str], processes: int, *, shutdown_timeout: float
             if child.process.poll() is None:
                 child.process.send_signal(signum)
 
-    children = {slot: _Child(slot, subprocess.Popen(list(command))) for slot in range(processes)}
+    children = {slot: _Child(slot, _spawn(command)) for slot in range(processes)}
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     quick_deaths = 0
     status = 0
@@ -70,7 +77,7 @@ def supervise(command: Sequence[str], processes: int, *, shutdown_timeout: float
                     child.process.pid, code,
                 )  # fmt: skip
                 time.sleep(min(5.0, 0.2 * quick_deaths))
-                children[slot] = _Child(slot, subprocess.Popen(list(command)))
+                children[slot] = _Child(slot, _spawn(command))
     finally:
         deadline = time.monotonic() + shutdown_timeout + 5.0
         for child in children.values():

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, Outcome
+from conveyor.stores import redact
 from conveyor.stores.base import Lease, WorkerInfo
 from conveyor.worker._executor import Executor, Prepared
 
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 
-#: A worker not seen for this many leases is not counted as alive.
-ALIVE_LEASES = 2.0
+#: Set by the supervisor to its pid, so a worker whose supervisor died stops.
+SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
 
 
 @dataclass(slots=True)
@@ -113,6 +114,7 @@ class Worker:
         self._abort = threading.Event()  # hand back in-flight work now
         self._acker_done = threading.Event()
         self._closed = False
+        self._upkeep_failing = False
         self._threads: list[threading.Thread] = []
 
     # -- control ---------------------------------------------------------
@@ -131,7 +133,7 @@ class Worker:
             self._upkeep_once(heartbeat=True, recover=True, prune=False)
             log.info(
                 "worker %s started: queues=%s concurrency=%d store=%s",
-                self.info.id, ",".join(self.queues), self.concurrency, self.app.url,
+                self.info.id, ",".join(self.queues), self.concurrency, redact(self.app.url),
             )  # fmt: skip
             self._claim_loop()
         finally:
@@ -170,10 +172,13 @@ class Worker:
                 trouble.wait(exc, self._stopping)
 
     def _wait_for_free_slots(self) -> int:
+        """Slots are freed when an outcome is stored, not when the attempt ends:
+        a worker never holds more leases than its concurrency, even while the
+        store is slow to take outcomes."""
         with self._cond:
-            while self._running >= self.concurrency and not self._stopping.is_set():
+            while len(self._held) >= self.concurrency and not self._stopping.is_set():
                 self._cond.wait(0.2)
-            return 0 if self._stopping.is_set() else self.concurrency - self._running
+            return 0 if self._stopping.is_set() else self.concurrency - len(self._held)
 
     def _start(self, record: JobRecord) -> None:
         with self._cond:
@@ -267,6 +272,9 @@ class Worker:
         prune_every = 60.0
         last_heartbeat = last_recover = last_prune = time.monotonic()
         while not self._acker_done.wait(min(heartbeat_every, recover_every, 1.0)):
+            if self._orphaned():
+                log.warning("supervisor process is gone: stopping")
+                self.stop()
             now = time.monotonic()
             due = {
                 "heartbeat": now - last_heartbeat >= heartbeat_every,
@@ -293,9 +301,18 @@ class Worker:
                 self.store.purge(FINISHED_STATES - {JobState.DEAD}, older_than=settings.result_ttl)
                 self.store.purge({JobState.DEAD}, older_than=settings.dead_ttl)
         except StoreError as exc:
-            log.warning("store upkeep failed, will retry: %s", exc)
+            if not self._upkeep_failing:
+                log.warning("store upkeep failed, will retry: %s", exc)
+            self._upkeep_failing = True
             return False
+        self._upkeep_failing = False
         return True
+
+    @staticmethod
+    def _orphaned() -> bool:
+        """True when started by a supervisor (`SUPERVISOR_ENV`) that has died."""
+        parent = os.environ.get(SUPERVISOR_ENV)
+        return parent is not None and os.getppid() != int(parent)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -343,6 +360,10 @@ class Worker:
         for _ in range(self.concurrency):
             self._sync_jobs.put(None)
         self._loop.call_soon_threadsafe(self._cancel_async_tasks)
+        loop_thread = next(t for t in self._threads if t.name == "conveyor-async")
+        loop_thread.join(5.0)
+        if not loop_thread.is_alive():
+            self._loop.close()
         try:
             self.store.unregister_worker(self.info.id)
         except StoreError as exc:
