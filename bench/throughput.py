@@ -207,6 +207,22 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
+def source_revision() -> str:
+    """The commit of the source tree measured, marked when src/ has local changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (src/ modified)" if changed else commit
+
+
 def describe_store(url: str | None) -> str:
     if url is None:
         return "sqlite (fresh file in a new temp dir per run, synchronous=full)"
@@ -237,6 +253,7 @@ def configuration(args: argparse.Namespace, single: int) -> dict[str, Any]:
         "poll": args.poll,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "conveyor": conveyor.__version__,
+        "source": source_revision(),
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -252,7 +269,8 @@ def print_report(config: dict[str, Any], metrics: list[Metric],
                  out: Callable[[str], None] = print) -> None:  # fmt: skip
     out("conveyor throughput benchmark")
     for key in ("store", "filesystem", "jobs", "single_call_jobs", "bulk_size", "concurrency",
-                "runs", "python", "conveyor", "sqlite", "platform", "cpus", "date"):  # fmt: skip
+                "runs", "python", "conveyor", "source", "sqlite", "platform", "cpus",
+                "date"):  # fmt: skip
         out(f"  {key.replace('_', ' '):<17} {config[key]}")
     out("")
     runs = len(metrics[0].runs)
