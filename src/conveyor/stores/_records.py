@@ -17,7 +17,7 @@ JOB_COLUMNS = (
 
 
 def parse_errors(raw: str | list[Any] | None) -> tuple[ErrorInfo, ...]:
-    if not raw:
+    if not raw or raw == "[]":
         return ()
     items = json.loads(raw) if isinstance(raw, str) else raw
     return tuple(ErrorInfo.from_dict(item) for item in items)

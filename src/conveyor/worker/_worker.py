@@ -171,14 +171,18 @@ class Worker:
             except StoreError as exc:
                 trouble.wait(exc, self._stopping)
 
+    def _free_slots(self) -> int:
+        """Attempts that may start now: at most `concurrency` run at once, and
+        at most twice that many jobs are held (claimed, outcome not yet
+        stored), so the next batch is claimed while the last one's outcomes
+        are written, yet a slow store cannot pile up leases."""
+        return min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
+
     def _wait_for_free_slots(self) -> int:
-        """Slots are freed when an outcome is stored, not when the attempt ends:
-        a worker never holds more leases than its concurrency, even while the
-        store is slow to take outcomes."""
         with self._cond:
-            while len(self._held) >= self.concurrency and not self._stopping.is_set():
+            while self._free_slots() <= 0 and not self._stopping.is_set():
                 self._cond.wait(0.2)
-            return 0 if self._stopping.is_set() else self.concurrency - len(self._held)
+            return 0 if self._stopping.is_set() else self._free_slots()
 
     def _start(self, record: JobRecord) -> None:
         with self._cond:

@@ -33,6 +33,10 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
 
+def _claim_order(row: dict[str, Any]) -> tuple[int, float, int]:
+    return (-row["priority"], row["run_at"], row["seq"])
+
+
 def path_from_url(url: str) -> str:
     """``sqlite:///abs/path.db`` is absolute, ``sqlite://rel.db`` relative to the cwd."""
     parts = urlsplit(url)
@@ -183,18 +187,23 @@ class SqliteStore:
         with self._write() as conn:
             now = time.time()
             conn.execute(query(_SQL, "stage_due"), {"now": now})
+            candidates = [
+                row
+                for name in queues
+                for row in conn.execute(
+                    query(_SQL, "claim_candidates"), {"queue": name, "limit": limit}
+                )
+            ]
+            if not candidates:
+                return []
+            candidates.sort(key=_claim_order)
+            chosen = [row["seq"] for row in candidates[:limit]]
             rows = conn.execute(
                 query(_SQL, "claim"),
-                {
-                    "now": now,
-                    "lease": lease,
-                    "worker": worker,
-                    "queues": json.dumps(list(queues)),
-                    "limit": limit,
-                },
+                {"now": now, "lease": lease, "worker": worker, "seqs": json.dumps(chosen)},
             ).fetchall()
         # RETURNING does not keep the subquery's order.
-        rows.sort(key=lambda row: (-row["priority"], row["run_at"], row["seq"]))
+        rows.sort(key=_claim_order)
         return [record_from_row(row) for row in rows]
 
     def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
