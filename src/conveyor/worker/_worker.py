@@ -175,7 +175,10 @@ class Worker:
         """Attempts that may start now: at most `concurrency` run at once, and
         at most twice that many jobs are held (claimed, outcome not yet
         stored), so the next batch is claimed while the last one's outcomes
-        are written, yet a slow store cannot pile up leases."""
+        are written, yet a slow store cannot pile up leases.
+
+        Nothing is claimed ahead of a free slot: a job that kills its worker
+        would take every prefetched job's attempt down with it."""
         return min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
 
     def _wait_for_free_slots(self) -> int:
