@@ -5,5 +5,6 @@ SET state = 'running',
     started_at = :now,
     lease_expires_at = :now + :lease,
     worker = :worker
-WHERE seq IN (SELECT value FROM json_each(:seqs)) AND state = 'queued'
+-- The unary + keeps the planner on the rowid lookups instead of a state index.
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND +state = 'queued'
 RETURNING *

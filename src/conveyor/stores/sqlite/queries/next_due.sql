@@ -1,1 +1,2 @@
-SELECT min(run_at) FROM conveyor_jobs WHERE state = 'scheduled'
+SELECT min(run_at) FROM conveyor_jobs INDEXED BY conveyor_jobs_scheduled
+WHERE state = 'scheduled'
