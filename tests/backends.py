@@ -44,9 +44,12 @@ class Backend:
     service_env: str | None = None
 
     @classmethod
-    def service(cls, name: str, env: str) -> Backend:
+    def service(cls, name: str, env: str, default: str) -> Backend:
         return cls(
-            name=name, make_url=lambda _tmp: os.environ.get(env, ""), shared=True, service_env=env
+            name=name,
+            make_url=lambda _tmp: os.environ.get(env, default),
+            shared=True,
+            service_env=env,
         )
 
     def url(self, tmp_path: Path) -> str:
@@ -64,8 +67,10 @@ class Backend:
 BACKENDS: list[Backend] = [
     Backend("sqlite", lambda tmp: f"sqlite:///{tmp}/jobs.db", shared=True),
     Backend("memory", lambda tmp: "memory://", shared=False),
-    # Backend.service("redis", "CONVEYOR_TEST_REDIS_URL"),
-    # Backend.service("postgres", "CONVEYOR_TEST_POSTGRES_URL"),
+    Backend.service("redis", "CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    Backend.service(
+        "postgres", "CONVEYOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
 ]
 
 SHARED_BACKENDS = [backend for backend in BACKENDS if backend.shared]

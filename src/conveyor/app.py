@@ -114,9 +114,11 @@ class Conveyor:
 
     # -- jobs ------------------------------------------------------------
 
-    def submit(self, jobs: Sequence[NewJob]) -> list[Job]:
-        """Store prepared jobs in one round trip (what `Task.enqueue` ends in)."""
-        return [Job(self, record.id) for record in self.store.enqueue(jobs)]
+    def submit(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> list[Job]:
+        """Store prepared jobs in one round trip (what `Task.enqueue` ends in),
+        inside the caller's transaction when given its `connection`."""
+        records = self.store.enqueue(jobs, connection=connection)
+        return [Job(self, record.id) for record in records]
 
     def job(self, job_id: str) -> Job | None:
         """The handle of a stored job, or None if the store does not know it."""

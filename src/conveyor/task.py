@@ -86,29 +86,35 @@ class Task(Generic[P, R]):
         """Enqueue many calls in one store round trip; see `TaskCall.enqueue_many`."""
         return TaskCall(self, self.default_options).enqueue_many(calls)
 
-    def options(self, **overrides: Any) -> TaskCall[P, R]:
+    def options(self, *, connection: object | None = None, **overrides: Any) -> TaskCall[P, R]:
         """Per-enqueue options: ``queue``, ``priority``, ``delay``, ``at``,
-        ``max_attempts``, ``timeout``, ``key``."""
+        ``max_attempts``, ``timeout``, ``key``; and ``connection``, the
+        caller's open database connection, to enqueue inside its transaction
+        (a psycopg connection for PostgreSQL, a sqlite3 one for SQLite)."""
         unknown = set(overrides) - ENQUEUE_OPTIONS
         if unknown:
             raise TypeError(
                 f"unknown enqueue option(s) {sorted(unknown)}; "
-                f"expected some of {sorted(ENQUEUE_OPTIONS)}"
+                f"expected some of {sorted(ENQUEUE_OPTIONS | {'connection'})}"
             )
-        return TaskCall(self, dataclasses.replace(self.default_options, **overrides))
+        opts = dataclasses.replace(self.default_options, **overrides)
+        return TaskCall(self, opts, connection)
 
 
 class TaskCall(Generic[P, R]):
     """A task with its enqueue options settled; made by `Task.options`."""
 
-    __slots__ = ("opts", "task")
+    __slots__ = ("connection", "opts", "task")
 
-    def __init__(self, task: Task[P, R], opts: TaskOptions) -> None:
+    def __init__(
+        self, task: Task[P, R], opts: TaskOptions, connection: object | None = None
+    ) -> None:
         self.task = task
         self.opts = opts
+        self.connection = connection
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
-        return self.task.app.submit([self.new_job(args, kwargs)])[0]
+        return self.task.app.submit([self.new_job(args, kwargs)], connection=self.connection)[0]
 
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Each call is a sequence of positional arguments or a mapping of keyword
@@ -119,7 +125,7 @@ class TaskCall(Generic[P, R]):
                 jobs.append(self.new_job((), call))
             else:
                 jobs.append(self.new_job(call, {}))
-        return self.task.app.submit(jobs)
+        return self.task.app.submit(jobs, connection=self.connection)
 
     def new_job(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
         """Check the call against the signature, encode it, and build the record.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from urllib.parse import urlsplit, urlunsplit
 
 from conveyor.errors import StoreError
@@ -30,9 +31,27 @@ def open_store(url: str) -> Store:
         from conveyor.stores.memory import MemoryStore
 
         return MemoryStore.named(url)
+    if scheme in ("redis", "rediss"):
+        _require("redis", "redis")
+        from conveyor.stores.redis import RedisStore
+
+        return RedisStore(url)
+    if scheme in ("postgresql", "postgres"):
+        _require("psycopg", "postgres")
+        from conveyor.stores.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise StoreError(
-        f"no store for URL scheme {scheme!r} in {url!r}; expected sqlite:// or memory://"
+        f"no store for URL scheme {scheme!r} in {redact(url)!r}; expected sqlite://, "
+        "memory://, redis://, rediss://, postgresql:// or postgres://"
     )
+
+
+def _require(module: str, extra: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise StoreError(
+            f"the {extra} store needs the {module!r} package: pip install 'conveyor[{extra}]'"
+        )
 
 
 def redact(url: str) -> str:

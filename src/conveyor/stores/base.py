@@ -64,6 +64,8 @@ class Capabilities:
 
     #: Several processes (or machines) share the jobs: kill -9 tests apply.
     shared: bool = True
+    #: `Store.enqueue` takes the caller's connection and writes in its transaction.
+    transactional_enqueue: bool = False
 
 
 class Store(Protocol):
@@ -72,12 +74,19 @@ class Store(Protocol):
     url: str
     capabilities: Capabilities
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
+    def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> builtins.list[JobRecord]:
         """Insert jobs atomically, all or none; one record back per input.
 
         A job whose ``key`` matches a job in an active state (scheduled,
         queued, running) is not inserted: that existing job's record comes back
         in its place.
+
+        With `connection` (a store that has `Capabilities.transactional_enqueue`
+        takes its own driver's connection), the jobs are written inside the
+        caller's open transaction and neither committed nor rolled back here:
+        they exist if and when the caller commits.
         """
         ...
 

@@ -123,7 +123,11 @@ class MemoryStore:
 
     # -- the protocol ----------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
+    def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> builtins.list[JobRecord]:
+        if connection is not None:
+            raise StoreError("the memory store has no transactions to enqueue in")
         with self._lock:
             now = time.time()
             added: dict[str, JobRecord] = {}

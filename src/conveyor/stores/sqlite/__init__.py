@@ -47,7 +47,7 @@ class SqliteStore:
     """Jobs in one SQLite file. ``?synchronous=normal`` trades the last commits
     on power loss (never on a process crash) for fewer fsyncs."""
 
-    capabilities = Capabilities(shared=True)
+    capabilities = Capabilities(shared=True, transactional_enqueue=True)
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
         self.url = url
@@ -145,38 +145,55 @@ class SqliteStore:
 
     # -- the protocol ----------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
+    def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> builtins.list[JobRecord]:
+        if connection is None:
+            with self._write() as conn:
+                return self._insert(conn.cursor(), jobs)
+        if not isinstance(connection, sqlite3.Connection):
+            raise StoreError(
+                f"the SQLite store enqueues in a sqlite3.Connection's transaction, "
+                f"not a {type(connection).__name__}"
+            )
+        cursor = connection.cursor()
+        cursor.row_factory = _dict_row
+        try:
+            return self._insert(cursor, jobs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot enqueue in the caller's transaction: {exc}") from exc
+
+    def _insert(self, cursor: sqlite3.Cursor, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
         insert, by_key, get = (
             query(_SQL, "insert_job"),
             query(_SQL, "find_active_by_key"),
             query(_SQL, "get_job"),
         )
         records = []
-        with self._write() as conn:
-            now = time.time()
-            for job in jobs:
-                if job.key is not None:
-                    existing = conn.execute(by_key, {"key": job.key}).fetchone()
-                    if existing is not None:
-                        records.append(record_from_row(existing))
-                        continue
-                conn.execute(
-                    insert,
-                    {
-                        "id": job.id,
-                        "task": job.task,
-                        "queue": job.queue,
-                        "payload": job.payload,
-                        "state": job.initial_state(now).value,
-                        "priority": job.priority,
-                        "max_attempts": job.max_attempts,
-                        "run_at": job.run_at(now),
-                        "now": now,
-                        "timeout": job.timeout,
-                        "key": job.key,
-                    },
-                )
-                records.append(record_from_row(conn.execute(get, {"id": job.id}).fetchone()))
+        now = time.time()
+        for job in jobs:
+            if job.key is not None:
+                existing = cursor.execute(by_key, {"key": job.key}).fetchone()
+                if existing is not None:
+                    records.append(record_from_row(existing))
+                    continue
+            cursor.execute(
+                insert,
+                {
+                    "id": job.id,
+                    "task": job.task,
+                    "queue": job.queue,
+                    "payload": job.payload,
+                    "state": job.initial_state(now).value,
+                    "priority": job.priority,
+                    "max_attempts": job.max_attempts,
+                    "run_at": job.run_at(now),
+                    "now": now,
+                    "timeout": job.timeout,
+                    "key": job.key,
+                },
+            )
+            records.append(record_from_row(cursor.execute(get, {"id": job.id}).fetchone()))
         return records
 
     def claim(
