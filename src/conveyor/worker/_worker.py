@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 
+#: Seconds a claim waits for more free slots once one is free (see
+#: `Worker._wait_for_free_slots`); an idle worker, all slots free, never waits.
+CLAIM_GATHER = 0.002
+
 #: Set by the supervisor to its pid, so a worker whose supervisor died stops.
 SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
 
@@ -106,6 +110,7 @@ class Worker:
         self._executor = Executor(app)
         self._held: dict[str, JobRecord] = {}
         self._running = 0
+        self._async_tasks: set[asyncio.Task[None]] = set()
         self._cond = threading.Condition()
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._sync_jobs: queue.SimpleQueue[Prepared | None] = queue.SimpleQueue()
@@ -157,8 +162,7 @@ class Worker:
                 continue
             trouble.clear()
             if records:
-                for record in records:
-                    self._start(record)
+                self._start(records)
                 continue
             if self.burst:
                 with self._cond:
@@ -182,22 +186,43 @@ class Worker:
         return min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
 
     def _wait_for_free_slots(self) -> int:
+        """Wait for a free slot, then up to `CLAIM_GATHER` seconds more for half
+        the slots: under load, slots free one by one, and claiming each alone
+        would cost a store round trip per job."""
+        wanted = max(1, self.concurrency // 2)
         with self._cond:
             while self._free_slots() <= 0 and not self._stopping.is_set():
                 self._cond.wait(0.2)
+            deadline = time.monotonic() + CLAIM_GATHER
+            while self._free_slots() < wanted and not self._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
             return 0 if self._stopping.is_set() else self._free_slots()
 
-    def _start(self, record: JobRecord) -> None:
+    def _start(self, records: list[JobRecord]) -> None:
         with self._cond:
-            self._held[record.id] = record
-            self._running += 1
-        prepared = self._executor.prepare(record)
-        if isinstance(prepared, Outcome):
-            self._complete(prepared)
-        elif prepared.task.is_async:
-            asyncio.run_coroutine_threadsafe(self._run_async(prepared), self._loop)
-        else:
-            self._sync_jobs.put(prepared)
+            for record in records:
+                self._held[record.id] = record
+            self._running += len(records)
+        async_jobs = []
+        for record in records:
+            prepared = self._executor.prepare(record)
+            if isinstance(prepared, Outcome):
+                self._complete(prepared)
+            elif prepared.task.is_async:
+                async_jobs.append(prepared)
+            else:
+                self._sync_jobs.put(prepared)
+        if async_jobs:  # one wake-up of the event loop per batch, not per job
+            self._loop.call_soon_threadsafe(self._spawn_async, async_jobs)
+
+    def _spawn_async(self, jobs: list[Prepared]) -> None:
+        for job in jobs:
+            task = self._loop.create_task(self._run_async(job))
+            self._async_tasks.add(task)  # the loop keeps only weak references
+            task.add_done_callback(self._async_tasks.discard)
 
     def _complete(self, outcome: Outcome) -> None:
         if not self._closed:
