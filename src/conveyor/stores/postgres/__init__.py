@@ -1,0 +1,545 @@
+"""The PostgreSQL store: jobs in one table, claimed with ``FOR UPDATE SKIP LOCKED``.
+
+Every primitive is one short transaction, mostly one statement; where two go
+together (staging due jobs before a claim, an enqueue and its NOTIFY) they
+are sent in one pipeline, which runs as one implicit transaction and costs one
+round trip. No transaction is open while a job runs.
+
+The database clock decides: SQL compares with ``now()`` and computes every
+time from it; rows come back with their timestamps as epoch seconds.
+
+Idle workers wait on LISTEN/NOTIFY (see `_listener`), but a notification is
+only a hint: the table is the truth, and waiters poll it too.
+
+Jobs can be enqueued inside the caller's own transaction
+(``task.options(connection=conn)``): they exist if and when it commits.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import select
+import struct
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from conveyor.errors import StoreError
+from conveyor.job import JobRecord, JobState, NewJob, Outcome
+from conveyor.stores import redact
+from conveyor.stores._records import error_json, record_from_row
+from conveyor.stores._sql import migrations, query
+from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+from conveyor.stores.postgres._listener import ANY_QUEUE, Listener
+
+__all__ = ["PostgresStore"]
+
+_SQL = __name__
+Connection = psycopg.Connection[Any]
+Row = dict[str, Any]
+
+#: Scheduled jobs staged by one claim at most, so its transaction stays short.
+_STAGE_LIMIT = 10_000
+#: Jobs deleted per transaction when a purge has no limit.
+_PURGE_BATCH = 5_000
+#: Longest queue name sent as a NOTIFY payload (the server's limit is 8000
+#: bytes); a longer one wakes every waiter instead.
+_MAX_PAYLOAD = 1_000
+#: Times an enqueue is retried when a unique key's holder finished between the
+#: insert's conflict check and its snapshot (two producers racing on one key).
+_KEY_RETRIES = 5
+#: 2000-01-01 in Unix time: binary timestamps count microseconds from it.
+_PG_EPOCH = 946_684_800.0
+_micros = struct.Struct(">q").unpack
+
+
+def _sql(name: str) -> str:
+    """A statement from ``queries/``: the package's own text, never built from input."""
+    return query(_SQL, name)
+
+
+class _EpochLoader(Loader):
+    """Binary ``timestamptz`` to epoch seconds, the protocol's unit of time."""
+
+    format = pq.Format.BINARY
+
+    def load(self, data: Buffer) -> float:
+        micros: int = _micros(data)[0]
+        return _PG_EPOCH + micros / 1_000_000
+
+
+def _cursor(conn: Connection) -> psycopg.Cursor[Row]:
+    """Rows as dicts, in binary, times as epoch seconds. The loader is set on
+    the cursor, not the connection: the caller's connection is not ours to
+    change."""
+    cursor = conn.cursor(row_factory=dict_row, binary=True)
+    cursor.adapters.register_loader("timestamptz", _EpochLoader)
+    return cursor
+
+
+def _one_line(exc: BaseException) -> str:
+    """psycopg's messages span lines (a hint, a detail); logs want one."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _quiet(conn: Connection) -> bool:
+    """True if the server has said nothing since the connection went idle.
+
+    An idle server connection speaks first only to say it is closing (a
+    restart, an administrator's terminate): such a connection is dropped before
+    use instead of failing the caller's statement.
+    """
+    if conn.closed:
+        return False
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return not poller.poll(0)
+
+
+def _payloads(queues: Collection[str]) -> builtins.list[str]:
+    return sorted({q if len(q.encode()) <= _MAX_PAYLOAD else ANY_QUEUE for q in queues})
+
+
+def _claim_order(row: Row) -> tuple[int, float, int]:
+    return (-row["priority"], row["run_at"], row["seq"])
+
+
+class PostgresStore:
+    """Jobs in PostgreSQL, for ``postgresql://`` and ``postgres://`` URLs.
+
+    `connect_timeout` bounds opening a connection, and waiting for a free one
+    from the pool of at most `pool_size`. With ``migrate=False`` the schema is
+    left as it is (``conveyor migrate`` uses it to show the version first).
+    """
+
+    capabilities = Capabilities(shared=True, transactional_enqueue=True)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        migrate: bool = True,
+    ) -> None:
+        self.url = url
+        self._where = redact(url)
+        self._timeout = connect_timeout
+        with self._errors("open the store"):
+            given = conninfo_to_dict(url)
+            self._kwargs: dict[str, Any] = {"autocommit": True}
+            if "connect_timeout" not in given:
+                self._kwargs["connect_timeout"] = max(1, round(connect_timeout))
+            if "application_name" not in given:
+                self._kwargs["application_name"] = "conveyor"
+            # One plain connection first: an unreachable server is one clear
+            # error now, where a pool would retry in the background.
+            with psycopg.connect(url, **self._kwargs) as conn:
+                if migrate:
+                    self._migrate(conn)
+        _quiet_pool_logging()
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            url,
+            kwargs=self._kwargs,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            configure=_configure,
+            timeout=connect_timeout,
+            name="conveyor",
+        )
+        self._pool.open()
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
+
+    # -- connections -----------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"PostgreSQL at {self._where}: cannot {action}: {_one_line(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        conn = self._checkout()
+        try:
+            yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _checkout(self) -> Connection:
+        """A pooled connection the server has not closed meanwhile.
+
+        After a server restart every idle connection is dead; they are dropped
+        here one after another (the pool opens new ones), so the first call
+        after a restart succeeds instead of failing once per stale connection.
+        """
+        for _ in range(self._pool.max_size):
+            conn = self._pool.getconn()
+            if _quiet(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)
+        return self._pool.getconn()
+
+    def _one(self, name: str, action: str, params: dict[str, Any]) -> Row:
+        with self._errors(action), self._connection() as conn:
+            row = _cursor(conn).execute(_sql(name), params).fetchone()
+        assert row is not None
+        return row
+
+    def _all(self, name: str, action: str, params: dict[str, Any]) -> builtins.list[Row]:
+        with self._errors(action), self._connection() as conn:
+            return _cursor(conn).execute(_sql(name), params).fetchall()
+
+    def _rowcount(self, name: str, action: str, params: dict[str, Any]) -> int:
+        with self._errors(action), self._connection() as conn:
+            return conn.execute(_sql(name), params).rowcount
+
+    def close(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
+        self._pool.close()
+
+    # -- schema ----------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The last migration applied; 0 on a database conveyor never used."""
+        with self._errors("read the schema version"), self._connection() as conn:
+            return self._version(conn)
+
+    def migrate(self) -> int:
+        """Apply the migrations this version knows and the database lacks;
+        returns the schema version after."""
+        with self._errors("migrate the schema"), self._connection() as conn:
+            return self._migrate(conn)
+
+    @staticmethod
+    def _version(conn: Connection) -> int:
+        present = conn.execute(_sql("schema_table_exists")).fetchone()
+        if not (present and present[0]):
+            return 0
+        row = conn.execute(_sql("schema_version")).fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self, conn: Connection) -> int:
+        """Bring the schema up to date in one transaction, under an advisory
+        lock so workers starting together do not race; a database already up
+        to date costs two reads and no lock."""
+        steps = migrations(_SQL)
+        current = self._version(conn)
+        if current >= steps[-1][0]:
+            return current
+        with conn.transaction():
+            conn.execute(_sql("lock_migrations"))
+            conn.execute(_sql("create_schema_table"))
+            current = self._version(conn)
+            for version, script in steps:
+                if version > current:
+                    conn.execute(script)
+                    conn.execute(_sql("record_migration"), {"version": version})
+                    current = version
+        return current
+
+    # -- the protocol ----------------------------------------------------
+
+    def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> builtins.list[JobRecord]:
+        if connection is None:
+            with self._errors("enqueue jobs"), self._connection() as conn:
+                return self._insert(conn, jobs, own=True)
+        if not isinstance(connection, psycopg.Connection):
+            raise StoreError(
+                "the PostgreSQL store enqueues in a psycopg.Connection's transaction, "
+                f"not a {type(connection).__name__}"
+            )
+        with self._errors("enqueue in the caller's transaction"):
+            return self._insert(connection, jobs, own=False)
+
+    def _insert(
+        self, conn: Connection, jobs: Sequence[NewJob], *, own: bool
+    ) -> builtins.list[JobRecord]:
+        """Insert and NOTIFY. On the store's connection both go in one pipeline
+        (one implicit transaction, one round trip); on the caller's they are
+        two statements of its transaction, neither committed nor rolled back
+        here (PostgreSQL delivers the NOTIFY at its commit, or never)."""
+        found: dict[str, Row] = {}
+        pending = list(jobs)
+        for _ in range(_KEY_RETRIES):
+            if not pending:
+                break
+            cursor = _cursor(conn)
+            params = _insert_params(pending)
+            wake = {"queues": _payloads({job.queue for job in pending})}
+            if own:
+                with conn.pipeline():
+                    cursor.execute(_sql("insert_jobs"), params)
+                    conn.execute(_sql("notify"), wake)
+                rows = cursor.fetchall()
+            else:
+                rows = cursor.execute(_sql("insert_jobs"), params).fetchall()
+                conn.execute(_sql("notify"), wake)
+            pending = _settle(pending, rows, found)
+        if pending:
+            raise StoreError(f"jobs with key {pending[0].key!r} keep racing: try again")
+        return [record_from_row(found[job.id]) for job in jobs]
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
+    ) -> builtins.list[JobRecord]:
+        if limit <= 0 or not queues:
+            return []
+        with self._errors("claim jobs"), self._connection() as conn:
+            cursor = _cursor(conn)
+            with conn.pipeline():
+                conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
+                cursor.execute(
+                    _sql("claim"),
+                    {
+                        "queues": list(dict.fromkeys(queues)),
+                        "worker": worker,
+                        "limit": limit,
+                        "lease": lease,
+                    },
+                )
+            rows = cursor.fetchall()
+        rows.sort(key=_claim_order)
+        return [record_from_row(row) for row in rows]
+
+    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+        with self._errors("heartbeat"), self._connection() as conn, conn.pipeline():
+            conn.execute(
+                _sql("upsert_worker"),
+                {
+                    "id": worker.id,
+                    "hostname": worker.hostname,
+                    "pid": worker.pid,
+                    "queues": list(worker.queues),
+                    "concurrency": worker.concurrency,
+                    "started_at": worker.started_at,
+                },
+            )
+            if leases:
+                conn.execute(
+                    _sql("extend_leases"),
+                    {
+                        "id": [held.job_id for held in leases],
+                        "attempt": [held.attempt for held in leases],
+                        "lease": lease,
+                    },
+                )
+
+    def finish(self, outcomes: Sequence[Outcome]) -> int:
+        if not outcomes:
+            return 0
+        params = {
+            "id": [o.job_id for o in outcomes],
+            "attempt": [o.attempt for o in outcomes],
+            "state": [o.state.value for o in outcomes],
+            "delay": [float(o.delay) for o in outcomes],
+            "result": [o.result for o in outcomes],
+            "reason": [o.reason for o in outcomes],
+            "error": [error_json(o.error) for o in outcomes],
+        }
+        return int(self._one("finish", "store outcomes", params)["applied"])
+
+    def recover(self) -> int:
+        return int(self._one("recover", "recover expired leases", {})["recovered"])
+
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._all("get_job", "read a job", {"id": job_id})
+        return record_from_row(rows[0]) if rows else None
+
+    def list(
+        self,
+        *,
+        states: Collection[JobState] = (),
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[JobRecord]:
+        rows = self._all(
+            "list_jobs",
+            "list jobs",
+            {
+                "all_states": not states,
+                "states": [s.value for s in states],
+                "queue": queue,
+                "task": task,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        return [record_from_row(row) for row in rows]
+
+    def counts(self) -> builtins.list[QueueStats]:
+        counts: dict[str, dict[JobState, int]] = {}
+        oldest: dict[str, float] = {}
+        finished: dict[str, int] = {}
+        for row in self._all("counts", "count jobs", {}):
+            name = row["queue"]
+            counts.setdefault(name, {})[JobState(row["state"])] = row["n"]
+            oldest[name] = max(oldest.get(name, 0.0), row["oldest_wait"])
+            finished[name] = finished.get(name, 0) + row["finished_last_minute"]
+        return [
+            QueueStats(
+                queue=name,
+                counts=counts[name],
+                oldest_wait=oldest[name],
+                finished_last_minute=finished[name],
+            )
+            for name in sorted(counts)
+        ]
+
+    def workers(self, ttl: float) -> builtins.list[WorkerInfo]:
+        return [
+            WorkerInfo(
+                id=row["id"],
+                hostname=row["hostname"],
+                pid=row["pid"],
+                queues=tuple(row["queues"]),
+                concurrency=row["concurrency"],
+                started_at=row["started_at"],
+                last_seen=row["last_seen"],
+            )
+            for row in self._all("live_workers", "list workers", {"ttl": float(ttl)})
+        ]
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._rowcount("delete_worker", "unregister a worker", {"id": worker_id})
+
+    def cancel(self, job_id: str) -> bool:
+        return self._rowcount("cancel", "cancel a job", {"id": job_id}) == 1
+
+    def requeue_dead(self, job_ids: Sequence[str]) -> int:
+        if not job_ids:
+            return 0
+        row = self._one("requeue_dead", "requeue dead jobs", {"ids": list(job_ids)})
+        return int(row["replayed"])
+
+    def purge(
+        self,
+        states: Collection[JobState],
+        *,
+        queue: str | None = None,
+        older_than: float | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """Without a limit, deletes in batches of `_PURGE_BATCH`, one short
+        transaction each, so pruning a large backlog holds no long transaction."""
+        if not states:
+            return 0
+        params: dict[str, Any] = {
+            "states": [s.value for s in states],
+            "queue": queue,
+            "older_than": None if older_than is None else float(older_than),
+        }
+        if limit is not None:
+            return self._rowcount("purge", "purge jobs", {**params, "limit": limit})
+        total = 0
+        while True:
+            deleted = self._rowcount("purge", "purge jobs", {**params, "limit": _PURGE_BATCH})
+            total += deleted
+            if deleted < _PURGE_BATCH:
+                return total
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when a NOTIFY names one of `queues`, a job of theirs is due,
+        the earliest scheduled job falls due, or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        listener = self._listen(deadline)
+        if listener.take(queues):
+            return
+        row = self._one("next_due", "look for due jobs", {"queues": list(queues)})
+        if row["ready"]:
+            return
+        if row["due_in"] is not None:
+            deadline = min(deadline, time.monotonic() + max(0.0, row["due_in"]))
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            listener.wait(queues, remaining)
+
+    def _listen(self, deadline: float) -> Listener:
+        """The listener, started on first use and LISTENing before the table is
+        read (else a job enqueued in between would wake nobody)."""
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = Listener(
+                    lambda: psycopg.connect(self.url, **self._kwargs), _sql("listen")
+                )
+            listener = self._listener
+        listener.listening.wait(max(0.0, min(deadline - time.monotonic(), self._timeout)))
+        return listener
+
+
+def _configure(conn: Connection) -> None:
+    conn.adapters.register_loader("timestamptz", _EpochLoader)
+
+
+def _quiet_pool_logging() -> None:
+    """psycopg_pool logs each checkout at INFO: under a worker logging at INFO
+    that is two lines per query. Left alone if the application set a level."""
+    logger = logging.getLogger("psycopg.pool")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
+def _insert_params(jobs: Sequence[NewJob]) -> dict[str, builtins.list[Any]]:
+    return {
+        "id": [job.id for job in jobs],
+        "task": [job.task for job in jobs],
+        "queue": [job.queue for job in jobs],
+        "payload": [job.payload for job in jobs],
+        "priority": [job.priority for job in jobs],
+        "max_attempts": [job.max_attempts for job in jobs],
+        "timeout": [None if job.timeout is None else float(job.timeout) for job in jobs],
+        "key": [job.key for job in jobs],
+        "at": [None if job.at is None else float(job.at) for job in jobs],
+        "delay": [float(job.delay) for job in jobs],
+    }
+
+
+def _settle(
+    jobs: builtins.list[NewJob], rows: builtins.list[Row], found: dict[str, Row]
+) -> builtins.list[NewJob]:
+    """Record in `found` the row each job stands for: its own, once inserted,
+    or the active job holding its key. Returns the jobs with neither (their
+    key's holder finished while the insert ran): the caller inserts them again."""
+    ids = {job.id for job in jobs}
+    holders: dict[str, Row] = {}
+    for row in rows:
+        if row["id"] in ids:
+            found[row["id"]] = row
+        elif row["key"] is not None:
+            holders.setdefault(row["key"], row)
+    # A job inserted now holds its key, whatever the snapshot showed.
+    holders.update({row["key"]: row for row in rows if row["id"] in ids and row["key"]})
+    unsettled = []
+    for job in jobs:
+        if job.id in found:
+            continue
+        holder = holders.get(job.key) if job.key is not None else None
+        if holder is None:
+            unsettled.append(job)
+        else:
+            found[job.id] = holder
+    return unsettled

@@ -1,0 +1,26 @@
+-- The best `limit` due jobs of the worker's queues become running for it.
+-- Each queue's head is read off conveyor_jobs_ready in claim order (a filter
+-- on several queues at once would sort their whole backlog) and locked, rows
+-- that another claimer holds skipped; the best of those heads are taken.
+-- RETURNING does not keep that order: the caller sorts.
+UPDATE conveyor_jobs AS j
+SET state = 'running',
+    attempt = j.attempt + 1,
+    started_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    worker = %(worker)s
+FROM (
+    SELECT head.seq
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT seq, priority, run_at FROM conveyor_jobs
+        WHERE state = 'queued' AND queue = q.name
+        ORDER BY priority DESC, run_at, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS head
+    ORDER BY head.priority DESC, head.run_at, head.seq
+    LIMIT %(limit)s
+) AS chosen
+WHERE j.seq = chosen.seq AND j.state = 'queued'
+RETURNING j.*

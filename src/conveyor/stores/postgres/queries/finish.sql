@@ -1,0 +1,28 @@
+-- Apply a batch of outcomes, each fenced by its attempt. Retries and
+-- hand-backs wake the waiting workers (a retry's time may be sooner than the
+-- one they wait for).
+WITH applied AS (
+    UPDATE conveyor_jobs AS j
+    SET state = o.state,
+        attempt = CASE WHEN o.state = 'queued' THEN j.attempt - 1 ELSE j.attempt END,
+        run_at = CASE o.state
+            WHEN 'scheduled' THEN now() + make_interval(secs => o.delay)
+            WHEN 'queued' THEN now()
+            ELSE j.run_at END,
+        finished_at = CASE WHEN o.state IN ('succeeded', 'dead') THEN now() END,
+        lease_expires_at = NULL,
+        worker = NULL,
+        result = o.result,
+        reason = o.reason,
+        errors = CASE WHEN o.error IS NULL THEN j.errors
+                      ELSE j.errors || jsonb_build_array(o.error::jsonb) END
+    FROM unnest(
+        %(id)s::text[], %(attempt)s::integer[], %(state)s::text[], %(delay)s::float8[],
+        %(result)s::text[], %(reason)s::text[], %(error)s::text[]
+    ) AS o(id, attempt, state, delay, result, reason, error)
+    WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
+    RETURNING j.state
+), woken AS (
+    SELECT pg_notify('conveyor', '') FROM applied WHERE state IN ('scheduled', 'queued') LIMIT 1
+)
+SELECT (SELECT count(*) FROM applied) AS applied, (SELECT count(*) FROM woken) AS woken

@@ -1,0 +1,29 @@
+-- Insert a batch in input order (so `seq` follows it); a job whose key an
+-- active job holds, or an earlier job of the batch took, is skipped. The
+-- active jobs already holding the batch's keys come back beside the inserted
+-- ones (this statement's snapshot does not see its own inserts).
+WITH batch AS (
+    SELECT j.*, coalesce(
+        to_timestamp(j.at), statement_timestamp() + make_interval(secs => j.delay)) AS run_at
+    FROM unnest(
+        %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
+        %(priority)s::integer[], %(max_attempts)s::integer[], %(timeout)s::float8[],
+        %(key)s::text[], %(at)s::float8[], %(delay)s::float8[]
+    ) WITH ORDINALITY AS j(id, task, queue, payload, priority, max_attempts, timeout, key, at,
+                           delay, n)
+), inserted AS (
+    INSERT INTO conveyor_jobs
+        (id, task, queue, payload, state, priority, max_attempts, run_at, created_at, timeout, key)
+    SELECT id, task, queue, payload,
+           CASE WHEN run_at > statement_timestamp() THEN 'scheduled' ELSE 'queued' END,
+           priority, max_attempts, run_at, statement_timestamp(), timeout, key
+    FROM batch
+    ORDER BY n
+    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
+    DO NOTHING
+    RETURNING *
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT * FROM conveyor_jobs
+WHERE key IN (SELECT key FROM batch) AND state IN ('scheduled', 'queued', 'running')

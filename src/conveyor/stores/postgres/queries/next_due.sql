@@ -1,0 +1,7 @@
+-- Whether a job of these queues is due now, and in how many seconds the
+-- earliest scheduled job (of any queue) falls due, on the database clock.
+SELECT EXISTS (
+           SELECT 1 FROM conveyor_jobs WHERE state = 'queued' AND queue = ANY(%(queues)s::text[])
+       ) AS ready,
+       extract(epoch FROM (SELECT min(run_at) FROM conveyor_jobs WHERE state = 'scheduled')
+                          - now())::float8 AS due_in

@@ -1,0 +1,1 @@
+INSERT INTO conveyor_schema (version) VALUES (%(version)s)

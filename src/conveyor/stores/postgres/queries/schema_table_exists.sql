@@ -1,0 +1,1 @@
+SELECT to_regclass('conveyor_schema') IS NOT NULL AS present
