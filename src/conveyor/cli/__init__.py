@@ -13,6 +13,7 @@ from conveyor.cli._errors import CliError, Group
 from conveyor.cli.demo import demo
 from conveyor.cli.enqueue import enqueue
 from conveyor.cli.jobs import jobs
+from conveyor.cli.migrate import migrate
 from conveyor.cli.status import status
 from conveyor.cli.worker import worker
 
@@ -29,7 +30,7 @@ def cli() -> None:
     """
 
 
-for command in (worker, status, jobs, enqueue, demo):
+for command in (worker, status, jobs, enqueue, migrate, demo):
     cli.add_command(command)
 
 
