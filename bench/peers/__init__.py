@@ -1,0 +1,1 @@
+"""Peer benchmark runners: see bench/peers/run.py."""

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Create bench/.peers-venv with the peer job queues, pinned, and conveyor from
+# this repository (editable, with its Redis and PostgreSQL extras), so that
+# bench/peers/run.py measures every library on the same interpreter.
+#
+#   bench/peers/install.sh                       # create or update
+#   PYTHON=python3.12 bench/peers/install.sh     # another interpreter
+#
+# One environment cannot hold every peer: arq 0.28 requires redis-py < 6,
+# while kombu 5.7 (Celery's Redis transport) requires redis-py >= 6.4. arq
+# therefore gets its own environment, bench/.peers-venv/arq, with redis-py
+# 5.3; run.py starts arq's runner with that interpreter. The main environment
+# holds redis-py 7.4, the newest that SAQ 0.26 (< 8) and taskiq-redis 1.2.2
+# (>= 7, < 8; 1.2.3 and later need redis-py 8) both accept.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+venv="$root/bench/.peers-venv"
+python="${PYTHON:-python3}"
+
+make_venv() {
+    [[ -x "$1/bin/python" ]] || "$python" -m venv "$1"
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+}
+
+make_venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'redis[hiredis]==7.4.1' \
+    'celery[redis]==5.7.0' \
+    'rq==2.12.0' \
+    'dramatiq[redis]==2.2.1' \
+    'huey==3.5.4' \
+    'taskiq==0.13.0' \
+    'taskiq-redis==1.2.2' \
+    'saq[redis,hiredis]==0.26.4' \
+    'procrastinate==3.10.0' \
+    'psycopg[binary,pool]==3.3.9' \
+    'pgqueuer[asyncpg]==1.6.0' \
+    'asyncpg==0.32.0'
+# conveyor itself, from this checkout.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[redis,postgres]"
+
+make_venv "$venv/arq"
+"$venv/arq/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'arq==0.28.0' 'redis[hiredis]==5.3.1'
+
+report='
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for name in sys.argv[1:]:
+    try:
+        print(f"  {name:<14} {version(name)}")
+    except PackageNotFoundError:
+        print(f"  {name:<14} not installed")
+'
+echo "bench/.peers-venv ($("$venv/bin/python" --version)):"
+"$venv/bin/python" -c "$report" conveyor celery kombu rq dramatiq huey taskiq taskiq-redis \
+    saq procrastinate pgqueuer redis hiredis psycopg asyncpg
+echo "bench/.peers-venv/arq ($("$venv/arq/bin/python" --version)):"
+"$venv/arq/bin/python" -c "$report" arq redis hiredis
