@@ -1,0 +1,434 @@
+"""The Redis store: every multi-key step is one Lua script, run with EVALSHA.
+
+Key layout (``P`` is the prefix, ``conveyor`` unless the URL says
+``?prefix=...``; ``{P}`` is the hash tag every key starts with)::
+
+    {P}:job:<id>           hash    one job: the fields of JobRecord (None is an
+                                   absent field), plus ``seq`` and ``rank``
+    {P}:seq                string  enqueue sequence (INCRBY per batch)
+    {P}:queues             set     names of the queues that hold jobs
+    {P}:keys               hash    unique key -> id of the active job holding it
+    {P}:running            zset    id -> lease expiry: every running job
+    {P}:workers            hash    worker id -> its WorkerInfo as JSON
+    {P}:workers:seen       zset    worker id -> last heartbeat
+    {P}:q:<queue>:ready     zset   queued jobs: score -priority, member
+                                   ``<run_at µs:16><seq:16><id>`` (the ``rank``)
+    {P}:q:<queue>:scheduled zset   id -> run_at
+    {P}:q:<queue>:succeeded zset   id -> finished_at (also ``dead``, ``cancelled``)
+    {P}:q:<queue>:jobs      zset   id -> seq: every job of the queue, for
+                                   newest-first listing
+    {P}:q:<queue>:wake      list   wake-up tokens, at most 16
+
+Decisions:
+
+- **One hash tag per store, not per queue.** Every key shares ``{P}``, so
+  each script's keys lie in one slot and the store runs on Redis Cluster.
+  Tagging each queue apart would spread queues over shards, but unique keys
+  (store-wide, as on the other stores), a batch enqueued into several queues,
+  a claim over several queues, a worker's finish batch and a blocking wait on
+  several queues would then each cross slots and stop being atomic. Stores
+  are spread over shards by prefix instead (one prefix per app).
+- **Keys a script declares and keys it builds.** ``KEYS`` names the
+  store-wide keys a script touches (and routes it on Cluster); job and queue
+  keys are built inside the script from the ids and queue names it is given
+  or reads (a job's queue is in its hash), all under the same tag. So
+  ``get(job_id)`` is one HMGET of ``{P}:job:<id>``, and ``finish`` needs no
+  queue from the caller.
+- **Claim order in one ZRANGE.** A double holds integers to 2**53 exactly, too
+  few bits for priority, time and sequence together, so the score is the
+  priority alone and equal scores sort by member: run_at to the microsecond,
+  then the enqueue sequence, then the id. A claim over several queues merges
+  the heads of their ready zsets inside the script.
+- **The clock is Redis TIME**, read inside each script; callers send delays.
+- **Leases** live in ``{P}:running`` scored by expiry, so ``recover`` reads
+  the expired ones off its head. An attempt fences every outcome and
+  heartbeat, as on the other stores.
+- **Wake-ups.** Scripts that make work due (enqueue, retry, hand-back,
+  recovery, replay) push a token onto the queue's wake list, trimmed to 16;
+  `wait` blocks in BLPOP on its queues' lists (on a connection pool of its
+  own, so it never holds a command connection) until a token comes or the
+  next scheduled job of its queues is due. A token wakes one worker.
+- **Errors.** Every Redis exception becomes `StoreError` with one line;
+  commands are not retried here (the worker retries with backoff), and a
+  broken connection is replaced on the next call.
+- **Durability** is Redis's: without AOF, a restart loses what was not yet
+  snapshotted; ``maxmemory-policy`` other than ``noeviction`` lets Redis
+  evict jobs, and the store warns about it at open.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from conveyor.errors import StoreError
+from conveyor.job import JobRecord, JobState, NewJob, Outcome
+from conveyor.stores import redact
+from conveyor.stores._lua import script
+from conveyor.stores._records import JOB_COLUMNS, error_json, record_from_row
+from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+
+log = logging.getLogger("conveyor.stores.redis")
+
+_SCRIPTS = (
+    "enqueue", "claim", "finish", "heartbeat", "recover", "cancel", "requeue_dead",
+    "purge", "counts", "list", "workers", "unregister_worker",
+)  # fmt: skip
+
+#: Jobs deleted, leases recovered or dead jobs replayed per script call: each
+#: call stays short, and the store calls again until the work is done.
+_BATCH = 1000
+#: The longest one BLPOP blocks; `wait` may return early, callers wait again.
+_WAIT_CAP = 5.0
+#: Workers silent this long are forgotten when any worker unregisters.
+_FORGET_WORKERS_AFTER = 86400.0
+_STATES = (
+    JobState.SCHEDULED, JobState.QUEUED, JobState.RUNNING,
+    JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED,
+)  # fmt: skip
+
+#: (server, policy) pairs already warned about, so each process warns once.
+_warned: set[tuple[str, str]] = set()
+
+
+_CONVERT: dict[str, Callable[[str], Any]] = {
+    "priority": int, "attempt": int, "max_attempts": int,
+    "run_at": float, "created_at": float, "timeout": float, "started_at": float,
+    "finished_at": float, "lease_expires_at": float,
+}  # fmt: skip
+_CONVERTERS = tuple(_CONVERT.get(name, str) for name in JOB_COLUMNS)
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    """A record from a job hash read in `JOB_COLUMNS` order (None: absent)."""
+    return record_from_row(
+        {
+            name: None if raw is None else convert(raw)
+            for name, convert, raw in zip(JOB_COLUMNS, _CONVERTERS, row, strict=True)
+        }
+    )
+
+
+def _optional(value: str | None) -> str:
+    """An optional string that may be empty, as the scripts read it."""
+    return "" if value is None else "=" + value
+
+
+def _split_prefix(url: str) -> tuple[str, str]:
+    """The URL for redis-py (without ``prefix``) and the store's key prefix."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    prefix = prefixes[-1] if prefixes else "conveyor"
+    if not prefix or "{" in prefix or "}" in prefix:
+        raise StoreError(f"prefix must be a non-empty name without braces, not {prefix!r}")
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class RedisStore:
+    """Jobs in Redis (``redis://`` or ``rediss://``), shared by every process
+    and machine that reaches the server. Thread-safe: one client, one pool."""
+
+    capabilities = Capabilities(shared=True, transactional_enqueue=False)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._where = redact(url)
+        client_url, prefix = _split_prefix(url)
+        self._tag = "{" + prefix + "}"
+        # No retries inside redis-py: a script whose reply was lost may have
+        # run, so the caller decides (the worker retries with backoff).
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "retry": Retry(NoBackoff(), 0),
+            "socket_connect_timeout": 5.0,
+        }
+        try:
+            self._client = redis.Redis.from_url(client_url, **options)
+            # Blocking waits get connections of their own, with a read timeout
+            # longer than the longest wait.
+            self._waiter = redis.Redis(
+                connection_pool=redis.ConnectionPool.from_url(
+                    client_url, **options, socket_timeout=_WAIT_CAP + 5.0
+                )
+            )
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"bad Redis URL {self._where!r}: {exc}") from exc
+        self._scripts: dict[str, Script] = {
+            name: self._client.register_script(_source(name)) for name in _SCRIPTS
+        }
+        self._check_server()
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _key(self, name: str) -> str:
+        return f"{self._tag}:{name}"
+
+    def _queue_key(self, queue: str, part: str) -> str:
+        return f"{self._tag}:q:{queue}:{part}"
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        with self._errors(name.replace("_", " ")):
+            return self._scripts[name](keys=[self._key(key) for key in keys], args=args)
+
+    def _check_server(self) -> None:
+        """Fail now if the server cannot be reached; warn if Redis may evict
+        jobs under memory pressure, and note whether it keeps an AOF."""
+        try:
+            settings = {}
+            for name in ("maxmemory-policy", "appendonly"):
+                settings.update(self._client.config_get(name))
+        except redis.ResponseError:  # CONFIG disabled (managed services): just reach it
+            with self._errors("connect"):
+                self._client.ping()
+            return
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"cannot reach Redis at {self._where}: {_one_line(exc)}") from exc
+        policy = str(settings.get("maxmemory-policy", "noeviction"))
+        if policy != "noeviction" and (self._where, policy) not in _warned:
+            _warned.add((self._where, policy))
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it may evict "
+                "jobs; set it to noeviction",
+                self._where, policy,
+            )  # fmt: skip
+        log.debug(
+            "Redis at %s: appendonly %s (without AOF a restart loses writes since the "
+            "last snapshot)",
+            self._where, settings.get("appendonly", "unknown"),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._client.close()
+        self._waiter.connection_pool.disconnect()
+
+    # -- the protocol ------------------------------------------------------
+
+    def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> builtins.list[JobRecord]:
+        if connection is not None:
+            raise StoreError(
+                "Redis has no caller transactions to enqueue in: enqueue without connection="
+            )
+        if not jobs:
+            return []
+        args: builtins.list[Any] = []
+        for job in jobs:
+            args += (
+                job.id, job.task, job.queue, job.payload, job.priority, job.max_attempts,
+                "" if job.timeout is None else job.timeout, _optional(job.key), job.delay,
+                "" if job.at is None else job.at,
+            )  # fmt: skip
+        replies = self._run("enqueue", ("seq", "queues", "keys"), args)
+        return [_enqueued(jobs, reply) for reply in replies]
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
+    ) -> builtins.list[JobRecord]:
+        if limit <= 0 or not queues:
+            return []
+        rows = self._run("claim", ("running",), (worker, limit, lease, *dict.fromkeys(queues)))
+        return [_record(row) for row in rows]
+
+    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+        info = json.dumps(
+            {
+                "hostname": worker.hostname,
+                "pid": worker.pid,
+                "queues": list(worker.queues),
+                "concurrency": worker.concurrency,
+                "started_at": worker.started_at,
+            }
+        )
+        args: builtins.list[Any] = [worker.id, info, lease]
+        for held in leases:
+            args += (held.job_id, held.attempt)
+        self._run("heartbeat", ("workers", "workers:seen", "running"), args)
+
+    def finish(self, outcomes: Sequence[Outcome]) -> int:
+        if not outcomes:
+            return 0
+        args: builtins.list[Any] = []
+        for outcome in outcomes:
+            args += (
+                outcome.job_id, outcome.attempt, outcome.state.value, outcome.delay,
+                outcome.result or "", "" if outcome.reason is None else str(outcome.reason),
+                error_json(outcome.error) or "",
+            )  # fmt: skip
+        applied: int = self._run("finish", ("running", "keys"), args)
+        return applied
+
+    def recover(self) -> int:
+        moved = 0
+        while True:
+            recovered: int
+            looked_at: int
+            recovered, looked_at = self._run("recover", ("running", "keys"), (_BATCH,))
+            moved += recovered
+            if looked_at < _BATCH:
+                return moved
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._errors("get"):
+            row = self._client.hmget(self._key(f"job:{job_id}"), JOB_COLUMNS)
+        return None if row[0] is None else _record(row)
+
+    def list(
+        self,
+        *,
+        states: Collection[JobState] = (),
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[JobRecord]:
+        filters = (_optional(queue), _optional(task), *(s.value for s in states))
+        args = (limit, max(offset, 0), *filters)
+        return [_record(row) for row in self._run("list", ("queues", "running"), args)]
+
+    def counts(self) -> builtins.list[QueueStats]:
+        stats = []
+        for row in self._run("counts", ("queues", "running"), ()):
+            queue, numbers, oldest_wait, finished = row[0], row[1:7], row[7], row[8]
+            stats.append(
+                QueueStats(
+                    queue=queue,
+                    counts={state: n for state, n in zip(_STATES, numbers, strict=True) if n},
+                    oldest_wait=float(oldest_wait),
+                    finished_last_minute=finished,
+                )
+            )
+        return sorted(stats, key=lambda entry: entry.queue)
+
+    def workers(self, ttl: float) -> builtins.list[WorkerInfo]:
+        found = []
+        for worker_id, raw, last_seen in self._run("workers", ("workers", "workers:seen"), (ttl,)):
+            info = json.loads(raw)
+            found.append(
+                WorkerInfo(
+                    id=worker_id,
+                    hostname=info["hostname"],
+                    pid=info["pid"],
+                    queues=tuple(info["queues"]),
+                    concurrency=info["concurrency"],
+                    started_at=info["started_at"],
+                    last_seen=float(last_seen),
+                )
+            )
+        return sorted(found, key=lambda info: info.started_at)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._run(
+            "unregister_worker", ("workers", "workers:seen"), (worker_id, _FORGET_WORKERS_AFTER)
+        )
+
+    def cancel(self, job_id: str) -> bool:
+        return bool(self._run("cancel", ("keys",), (job_id,)))
+
+    def requeue_dead(self, job_ids: Sequence[str]) -> int:
+        ids = builtins.list(job_ids)
+        return sum(
+            self._run("requeue_dead", ("keys",), ids[first : first + _BATCH])
+            for first in range(0, len(ids), _BATCH)
+        )
+
+    def purge(
+        self,
+        states: Collection[JobState],
+        *,
+        queue: str | None = None,
+        older_than: float | None = None,
+        limit: int | None = None,
+    ) -> int:
+        if not states:
+            return 0
+        # A negative limit means no limit, as in SQL.
+        left = None if limit is None or limit < 0 else limit
+        cutoff = "" if older_than is None else older_than
+        deleted = 0
+        while left is None or left > 0:
+            batch = _BATCH if left is None else min(_BATCH, left)
+            args = (cutoff, batch, _optional(queue), *(s.value for s in states))
+            done: int = self._run("purge", ("queues", "keys", "running"), args)
+            deleted += done
+            if left is not None:
+                left -= done
+            if done < batch:
+                break
+        return deleted
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """BLPOP on the queues' wake lists, at most until the next scheduled
+        job of those queues is due (both read on the store's clock)."""
+        names = builtins.list(dict.fromkeys(queues))
+        if timeout <= 0:
+            return
+        if not names:
+            time.sleep(min(timeout, _WAIT_CAP))
+            return
+        with self._errors("wait"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.time()
+            for name in names:
+                pipe.zrange(self._queue_key(name, "scheduled"), 0, 0, withscores=True)
+            (seconds, micros), *heads = pipe.execute()
+        now = seconds + micros / 1e6
+        block = min([timeout, _WAIT_CAP] + [head[0][1] - now for head in heads if head])
+        if block < 0.001:  # BLPOP would read a zero timeout as "forever"
+            return
+        with self._errors("wait"):
+            self._waiter.blpop([self._queue_key(name, "wake") for name in names], block)
+
+
+def _source(name: str) -> str:
+    """A script as Redis runs it: the shared library, then the script itself."""
+    columns = ", ".join(f"'{column}'" for column in JOB_COLUMNS)
+    return script(__name__, "_lib").replace("__COLUMNS__", columns) + script(__name__, name)
+
+
+def _enqueued(jobs: Sequence[NewJob], reply: Sequence[Any]) -> JobRecord:
+    """The record an enqueue reply stands for: a job inserted now is rebuilt
+    from its `NewJob` and the times the script stored, any other one was read."""
+    if len(reply) != 4:
+        return _record(reply)
+    index, state, run_at, created_at = reply
+    job = jobs[index - 1]
+    return JobRecord(
+        id=job.id,
+        task=job.task,
+        queue=job.queue,
+        payload=job.payload,
+        state=JobState(state),
+        priority=job.priority,
+        attempt=0,
+        max_attempts=job.max_attempts,
+        run_at=float(run_at),
+        created_at=float(created_at),
+        timeout=None if job.timeout is None else float(job.timeout),
+        key=job.key,
+    )

@@ -1,0 +1,141 @@
+-- Shared by every script: the store prepends this file to each one.
+--
+-- Every key starts with the store's hash tag, the "{...}" that opens
+-- KEYS[1], so the keys a script builds from the ids and queue names it reads
+-- lie in the slot of the keys it declares (Redis Cluster checks this).
+-- A job is one hash with the fields of JobRecord; None is an absent field.
+
+local TAG = string.match(KEYS[1], '^{[^}]*}')
+local RUNNING = TAG .. ':running'
+local UNIQUE = TAG .. ':keys'
+local QUEUES = TAG .. ':queues'
+
+-- The job hash fields of a record, in JobRecord order (filled in by the store).
+local COLUMNS = {__COLUMNS__}
+local COL = {}
+for i, name in ipairs(COLUMNS) do COL[name] = i end
+
+local ACTIVE = {scheduled = true, queued = true, running = true}
+local FINISHED = {succeeded = true, dead = true, cancelled = true}
+
+-- Tokens waiting in one queue's wake list; each wakes one blocked worker.
+local WAKE_MAX = 16
+-- Arguments per call when a batch is written in chunks (unpack has a limit).
+local CHUNK = 1000
+-- The largest integer a double holds exactly.
+local EXACT = 9007199254740991
+
+local function job_key(id) return TAG .. ':job:' .. id end
+local function queue_key(queue, part) return TAG .. ':q:' .. queue .. ':' .. part end
+
+-- The store's clock: Redis TIME, in epoch seconds.
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- Times keep their microseconds; a bare Lua number is written with 14 digits.
+local function fmt(seconds) return string.format('%.6f', seconds) end
+local function int(n) return string.format('%.0f', n) end
+
+-- An optional string that may be empty arrives as '' (none) or '=' .. value.
+local function optional(arg)
+  if arg == '' then return false end
+  return string.sub(arg, 2)
+end
+
+-- A ready zset scores a job by -priority (best first) and breaks ties by its
+-- member: run_at in microseconds and the enqueue sequence, both fixed width,
+-- then the id. Equal scores sort by member, so one ZRANGE gives claim order.
+local function ready_score(priority) return 0 - tonumber(priority) end
+local function rank(run_at, seq, id)
+  local us = math.floor(run_at * 1000000 + 0.5)
+  if us < 0 then us = 0 elseif us > EXACT then us = EXACT end
+  return string.format('%016.0f%016.0f', us, tonumber(seq)) .. id
+end
+local function rank_id(member) return string.sub(member, 33) end
+
+local function read(id) return redis.call('HMGET', job_key(id), unpack(COLUMNS)) end
+
+-- Write fields of a job hash: {name, value, ...}; false removes the field.
+local function update(key, fields)
+  local set, del = {}, {}
+  for i = 1, #fields, 2 do
+    if fields[i + 1] == false then
+      del[#del + 1] = fields[i]
+    else
+      set[#set + 1] = fields[i]
+      set[#set + 1] = fields[i + 1]
+    end
+  end
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+end
+
+-- Append one ErrorInfo (a JSON object) to a job's JSON list of errors.
+local function append_error(errors, err)
+  if not errors or errors == '[]' then return '[' .. err .. ']' end
+  return string.sub(errors, 1, -2) .. ',' .. err .. ']'
+end
+
+-- The id of the active job holding a unique key, or false. An entry left by
+-- a job that is no longer active does not count.
+local function key_holder(key)
+  local id = redis.call('HGET', UNIQUE, key)
+  if id and ACTIVE[redis.call('HGET', job_key(id), 'state')] then return id end
+  return false
+end
+
+-- A job leaving the active states gives its unique key up.
+local function release_key(key, id)
+  if key and redis.call('HGET', UNIQUE, key) == id then redis.call('HDEL', UNIQUE, key) end
+end
+
+-- Sorted-set writes and wake-ups gathered over a batch, written once by flush().
+local pending = {}
+local woken = {}
+
+local function later(command, key, a, b)
+  local by_key = pending[command]
+  if not by_key then by_key = {}; pending[command] = by_key end
+  local args = by_key[key]
+  if not args then args = {}; by_key[key] = args end
+  args[#args + 1] = a
+  if b ~= nil then args[#args + 1] = b end
+end
+
+-- Work may be due in `queue`: wake a blocked worker (BLPOP on the wake list).
+local function wake(queue) woken[queue] = (woken[queue] or 0) + 1 end
+
+local function flush()
+  for command, by_key in pairs(pending) do
+    for key, args in pairs(by_key) do
+      for i = 1, #args, CHUNK do
+        redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+      end
+    end
+  end
+  for queue, n in pairs(woken) do
+    local tokens = {}
+    for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
+    local key = queue_key(queue, 'wake')
+    redis.call('LPUSH', key, unpack(tokens))
+    redis.call('LTRIM', key, 0, WAKE_MAX - 1)
+  end
+end
+
+-- Running jobs by queue, read off the running zset: it holds only the jobs
+-- workers hold, so it stays small whatever the backlog.
+local function running_by_queue()
+  local by_queue = {}
+  for _, id in ipairs(redis.call('ZRANGE', RUNNING, 0, -1)) do
+    local queue = redis.call('HGET', job_key(id), 'queue')
+    if queue then
+      local ids = by_queue[queue]
+      if not ids then ids = {}; by_queue[queue] = ids end
+      ids[#ids + 1] = id
+    end
+  end
+  return by_queue
+end
+

@@ -1,0 +1,21 @@
+-- Cancel a scheduled or queued job.
+-- KEYS: keys
+-- ARGV: id
+-- Returns 1 if it was cancelled, 0 if it was in any other state (or unknown).
+
+local id = ARGV[1]
+local key = job_key(id)
+local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank')
+local state, queue = job[1], job[2]
+if state == 'scheduled' then
+  redis.call('ZREM', queue_key(queue, 'scheduled'), id)
+elseif state == 'queued' then
+  redis.call('ZREM', queue_key(queue, 'ready'), job[4])
+else
+  return 0
+end
+local nowf = fmt(clock())
+redis.call('HSET', key, 'state', 'cancelled', 'reason', 'cancelled', 'finished_at', nowf)
+redis.call('ZADD', queue_key(queue, 'cancelled'), nowf, id)
+release_key(job[3], id)
+return 1

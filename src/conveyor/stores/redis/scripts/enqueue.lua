@@ -1,0 +1,92 @@
+-- Insert jobs, all or none. A job whose unique key an active job holds is
+-- not inserted: that job comes back in its place.
+-- KEYS: seq, queues, keys
+-- ARGV: 10 per job: id, task, queue, payload, priority, max_attempts,
+--       timeout ('' for none), key (optional), delay, at ('' for none)
+-- Returns per job {index, state, run_at, created_at} when the job at that
+-- 1-based index was inserted for it, else the stored record of the job
+-- returned in its place.
+
+local SEQ = KEYS[1]
+local FIELDS = 10
+local n = #ARGV / FIELDS
+local now = clock()
+local nowf = fmt(now)
+
+-- Decide everything before writing anything: a script that fails part way
+-- keeps its earlier writes. A plan is the index of the job inserted for this
+-- one, or the id of a stored job to return instead.
+local plan, by_id, by_key = {}, {}, {}
+local inserting = 0
+for j = 1, n do
+  local b = (j - 1) * FIELDS
+  local id, key = ARGV[b + 1], optional(ARGV[b + 8])
+  local same = by_id[id] or (key and by_key[key])
+  if same then
+    plan[j] = same
+  elseif redis.call('EXISTS', job_key(id)) == 1 then
+    plan[j] = id  -- already stored: this is a retried enqueue
+  else
+    local holder = key and key_holder(key)
+    if holder then
+      plan[j] = holder
+    else
+      plan[j] = j
+      by_id[id] = j
+      if key then by_key[key] = j end
+      inserting = inserting + 1
+    end
+  end
+end
+
+local seq = 0
+if inserting > 0 then seq = redis.call('INCRBY', SEQ, inserting) - inserting end
+local out, queues = {}, {}
+for j = 1, n do
+  local p = plan[j]
+  if p == j then
+    local b = (j - 1) * FIELDS
+    local id, queue, priority = ARGV[b + 1], ARGV[b + 3], ARGV[b + 5]
+    local timeout, key, at = ARGV[b + 7], optional(ARGV[b + 8]), ARGV[b + 10]
+    local run_at
+    if at ~= '' then run_at = tonumber(at) else run_at = now + tonumber(ARGV[b + 9]) end
+    local state = 'queued'
+    if run_at > now then state = 'scheduled' end
+    seq = seq + 1
+    local member = rank(run_at, seq, id)
+    local fields = {
+      'id', id, 'task', ARGV[b + 2], 'queue', queue, 'payload', ARGV[b + 4],
+      'state', state, 'priority', priority, 'attempt', '0', 'max_attempts', ARGV[b + 6],
+      'run_at', fmt(run_at), 'created_at', nowf, 'errors', '[]',
+      'seq', int(seq), 'rank', member,
+    }
+    if timeout ~= '' then
+      fields[#fields + 1] = 'timeout'
+      fields[#fields + 1] = timeout
+    end
+    if key then
+      fields[#fields + 1] = 'key'
+      fields[#fields + 1] = key
+      redis.call('HSET', UNIQUE, key, id)
+    end
+    redis.call('HSET', job_key(id), unpack(fields))
+    later('ZADD', queue_key(queue, 'jobs'), int(seq), id)
+    if state == 'scheduled' then
+      later('ZADD', queue_key(queue, 'scheduled'), fmt(run_at), id)
+    else
+      later('ZADD', queue_key(queue, 'ready'), ready_score(priority), member)
+    end
+    queues[queue] = true
+    -- Also for scheduled jobs: a blocked worker recomputes the next due time.
+    wake(queue)
+    out[j] = {j, state, fmt(run_at), nowf}
+  elseif type(p) == 'number' then
+    out[j] = out[p]
+  else
+    out[j] = read(p)
+  end
+end
+
+for queue in pairs(queues) do redis.call('SADD', QUEUES, queue) end
+flush()
+return out
