@@ -1,19 +1,19 @@
--- Shared by every script: the store prepends this file to each one.
+-- Shared by every script: the store prepends this file to each one, with
+-- its hash tag and the record's fields written in.
 --
--- Every key starts with the store's hash tag, the "{...}" that opens
--- KEYS[1], so the keys a script builds from the ids and queue names it reads
--- lie in the slot of the keys it declares (Redis Cluster checks this).
--- A job is one hash with the fields of JobRecord; None is an absent field.
+-- Every key starts with the store's hash tag, so the keys a script builds
+-- from the ids and queue names it reads lie in the slot of the keys it
+-- declares (Redis Cluster checks this). A job is one hash with the fields of
+-- JobRecord; None is an absent field.
 
-local TAG = string.match(KEYS[1], '^{[^}]*}')
+local TAG = '__TAG__'
 local RUNNING = TAG .. ':running'
 local UNIQUE = TAG .. ':keys'
 local QUEUES = TAG .. ':queues'
 
--- The job hash fields of a record, in JobRecord order (filled in by the store).
+-- The job hash fields of a record, in JobRecord order, and their positions.
 local COLUMNS = {__COLUMNS__}
-local COL = {}
-for i, name in ipairs(COLUMNS) do COL[name] = i end
+local COL = {__POSITIONS__}
 
 local ACTIVE = {scheduled = true, queued = true, running = true}
 local FINISHED = {succeeded = true, dead = true, cancelled = true}
@@ -119,8 +119,9 @@ local function flush()
     local tokens = {}
     for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
     local key = queue_key(queue, 'wake')
-    redis.call('LPUSH', key, unpack(tokens))
-    redis.call('LTRIM', key, 0, WAKE_MAX - 1)
+    if redis.call('LPUSH', key, unpack(tokens)) > WAKE_MAX then
+      redis.call('LTRIM', key, 0, WAKE_MAX - 1)
+    end
   end
 end
 
