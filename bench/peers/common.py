@@ -69,7 +69,7 @@ POLL = 0.005
 #: Warm-up probes before the latency samples (not counted).
 WARMUP = 5
 #: Seconds a worker gets to stop after SIGTERM before its group is killed.
-STOP_GRACE = 15.0
+STOP_GRACE = 5.0
 
 T = TypeVar("T")
 
