@@ -155,6 +155,10 @@ class Worker:
             free = self._wait_for_free_slots()
             if free == 0:
                 continue
+            # Burst mode ends on an empty claim only if no outcome was being
+            # stored meanwhile: a retry stored while the claim ran may be due,
+            # yet unseen by a store whose claim reads a snapshot (PostgreSQL).
+            settled = not self._held
             try:
                 records = store.claim(self.queues, self.info.id, free, self.lease)
             except StoreError as exc:
@@ -165,10 +169,11 @@ class Worker:
                 self._start(records)
                 continue
             if self.burst:
+                if settled:
+                    return
                 with self._cond:
-                    if not self._held:
-                        return
-                    self._cond.wait(0.05)
+                    if self._held:
+                        self._cond.wait(0.05)
                 continue
             try:
                 store.wait(self.queues, self.poll_interval)
