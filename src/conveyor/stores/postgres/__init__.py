@@ -33,7 +33,7 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from conveyor.errors import StoreError
 from conveyor.job import JobRecord, JobState, NewJob, Outcome
@@ -170,9 +170,19 @@ class PostgresStore:
         try:
             yield
         except psycopg.Error as exc:
-            raise StoreError(
-                f"PostgreSQL at {self._where}: cannot {action}: {_one_line(exc)}"
-            ) from exc
+            detail = _one_line(exc)
+            if isinstance(exc, PoolTimeout):
+                detail = f"{detail} ({self._diagnose()})"
+            raise StoreError(f"PostgreSQL at {self._where}: cannot {action}: {detail}") from exc
+
+    def _diagnose(self) -> str:
+        """Why the pool has no connection to give: it retries in the background
+        and keeps the reason to itself, so try once here."""
+        try:
+            psycopg.connect(self.url, **self._kwargs).close()
+        except psycopg.Error as exc:
+            return _one_line(exc)
+        return f"the server accepts connections; all {self._pool.max_size} are in use"
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -493,14 +503,17 @@ class PostgresStore:
 
 def _configure(conn: Connection) -> None:
     conn.adapters.register_loader("timestamptz", _EpochLoader)
+    conn.execute(_sql("configure_session"))
 
 
 def _quiet_pool_logging() -> None:
-    """psycopg_pool logs each checkout at INFO: under a worker logging at INFO
-    that is two lines per query. Left alone if the application set a level."""
+    """psycopg_pool logs each checkout at INFO (two lines per query under a
+    worker logging at INFO) and each connection a restart closed at WARNING;
+    the store's own errors say what went wrong, in one line. Left alone if
+    the application set a level."""
     logger = logging.getLogger("psycopg.pool")
     if logger.level == logging.NOTSET:
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.ERROR)
 
 
 def _insert_params(jobs: Sequence[NewJob]) -> dict[str, builtins.list[Any]]:
