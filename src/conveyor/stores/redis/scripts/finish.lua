@@ -20,18 +20,20 @@ end
 for i = 1, #ARGV, FIELDS do
   local id, attempt, target = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local key = job_key(id)
-  local job = redis.call('HMGET', key, 'state', 'attempt', 'queue', 'key', 'errors', 'priority', 'seq')
+  local job = redis.call('HMGET', key, 'state', 'attempt', 'queue', 'key', 'priority', 'seq')
   if job[1] == 'running' and tonumber(job[2]) == tonumber(attempt) then
     local queue = job[3]
-    local errors = job[5]
-    if ARGV[i + 6] ~= '' then errors = append_error(errors, ARGV[i + 6]) end
     local result, reason = ARGV[i + 4], ARGV[i + 5]
     if result == '' then result = false end
     if reason == '' then reason = false end
     local fields = {
-      'state', target, 'result', result, 'reason', reason, 'errors', errors,
+      'state', target, 'result', result, 'reason', reason,
       'lease_expires_at', false, 'worker', false,
     }
+    if ARGV[i + 6] ~= '' then
+      fields[#fields + 1] = 'errors'
+      fields[#fields + 1] = append_error(redis.call('HGET', key, 'errors'), ARGV[i + 6])
+    end
     if target == 'succeeded' or target == 'dead' then
       fields[#fields + 1] = 'finished_at'
       fields[#fields + 1] = nowf
@@ -46,14 +48,14 @@ for i = 1, #ARGV, FIELDS do
         fields[#fields + 1] = 'attempt'
         fields[#fields + 1] = tostring(tonumber(job[2]) - 1)
       end
-      local member = rank(run_at, job[7], id)
+      local member = rank(run_at, job[6], id)
       for _, v in ipairs({'run_at', fmt(run_at), 'rank', member, 'finished_at', false}) do
         fields[#fields + 1] = v
       end
       if target == 'scheduled' then
         later('ZADD', queue_key(queue, 'scheduled'), fmt(run_at), id)
       else
-        later('ZADD', queue_key(queue, 'ready'), ready_score(job[6]), member)
+        later('ZADD', queue_key(queue, 'ready'), ready_score(job[5]), member)
       end
       wake(queue)
     end
