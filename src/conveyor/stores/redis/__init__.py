@@ -99,13 +99,14 @@ _STATES = (
     JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED,
 )  # fmt: skip
 
+_STATE_OF = {state.value: state for state in JobState}
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
+#: Seconds a reply may take: one script may enqueue or purge thousands of
+#: jobs. A server that vanishes without closing the socket shows in this time.
+_SOCKET_TIMEOUT = 20.0
 
 #: (server, policy) pairs already warned about, so each process warns once.
 _warned: set[tuple[str, str]] = set()
-
-
-_STATE_OF = {state.value: state for state in JobState}
 
 
 def _time(raw: str | None) -> float | None:
@@ -182,6 +183,7 @@ class RedisStore:
             "decode_responses": True,
             "retry": Retry(NoBackoff(), 0),
             "socket_connect_timeout": 5.0,
+            "socket_timeout": _SOCKET_TIMEOUT,
         }
         try:
             self._client = redis.Redis.from_url(client_url, **options)
@@ -189,7 +191,7 @@ class RedisStore:
             # longer than the longest wait.
             self._waiter = redis.Redis(
                 connection_pool=redis.ConnectionPool.from_url(
-                    client_url, **options, socket_timeout=_WAIT_CAP + 5.0
+                    client_url, **{**options, "socket_timeout": _WAIT_CAP + 5.0}
                 )
             )
         except (ValueError, TypeError) as exc:
@@ -230,7 +232,7 @@ class RedisStore:
                 self._client.ping()
             return
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"cannot reach Redis at {self._where}: {_one_line(exc)}") from exc
+            raise StoreError(f"cannot open Redis at {self._where}: {_one_line(exc)}") from exc
         policy = str(settings.get("maxmemory-policy", "noeviction"))
         if policy != "noeviction" and (self._where, policy) not in _warned:
             _warned.add((self._where, policy))
