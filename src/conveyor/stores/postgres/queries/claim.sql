@@ -2,14 +2,15 @@
 -- Each queue's head is read off conveyor_jobs_ready in claim order (a filter
 -- on several queues at once would sort their whole backlog) and locked, rows
 -- that another claimer holds skipped; the best of those heads are taken.
--- RETURNING does not keep that order: the caller sorts.
-UPDATE conveyor_jobs AS j
+-- `= ANY(ARRAY(...))` keeps the update on the primary key whatever `limit`
+-- the plan was made for. RETURNING does not keep the order: the caller sorts.
+UPDATE conveyor_jobs
 SET state = 'running',
-    attempt = j.attempt + 1,
+    attempt = attempt + 1,
     started_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s),
     worker = %(worker)s
-FROM (
+WHERE seq = ANY(ARRAY(
     SELECT head.seq
     FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
@@ -21,6 +22,5 @@ FROM (
     ) AS head
     ORDER BY head.priority DESC, head.run_at, head.seq
     LIMIT %(limit)s
-) AS chosen
-WHERE j.seq = chosen.seq AND j.state = 'queued'
-RETURNING j.*
+)) AND state = 'queued'
+RETURNING *

@@ -13,11 +13,11 @@ WITH recovered AS (
             'traceback', '', 'at', extract(epoch FROM now()))),
         lease_expires_at = NULL,
         worker = NULL
-    WHERE seq IN (
+    WHERE seq = ANY(ARRAY(
         SELECT seq FROM conveyor_jobs
         WHERE state = 'running' AND lease_expires_at < now()
         FOR UPDATE SKIP LOCKED
-    )
+    ))
     RETURNING state
 ), woken AS (
     SELECT pg_notify('conveyor', '') FROM recovered WHERE state = 'queued' LIMIT 1
