@@ -46,6 +46,9 @@ from conveyor.stores.postgres._listener import ANY_QUEUE, Listener
 __all__ = ["PostgresStore"]
 
 _SQL = __name__
+log = logging.getLogger(__name__)
+#: Servers whose settings this process has checked (`PostgresStore._check_settings`).
+_CHECKED: set[str] = set()
 Connection = psycopg.Connection[Any]
 Row = dict[str, Any]
 
@@ -171,6 +174,7 @@ class PostgresStore:
             with psycopg.connect(url, **self._kwargs) as conn:
                 if migrate:
                     self._migrate(conn)
+                self._check_settings(conn)
         _quiet_pool_logging()
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
@@ -250,6 +254,28 @@ class PostgresStore:
                 self._listener.stop()
                 self._listener = None
         self._pool.close()
+
+    def _check_settings(self, conn: Connection) -> None:
+        """Warn, once per server per process, about settings that lose jobs or
+        let the table bloat (logged, not refused: the operator decides)."""
+        if self._where in _CHECKED:
+            return
+        _CHECKED.add(self._where)
+        row = _cursor(conn, callers=True).execute(_sql("server_settings")).fetchone()
+        assert row is not None
+        if row["synchronous_commit"] == "off":
+            log.warning(
+                "PostgreSQL at %s has synchronous_commit=off: a server crash can lose "
+                "the last enqueued jobs and stored outcomes",
+                self._where,
+            )
+        if not row["autovacuum"]:
+            log.warning(
+                "PostgreSQL at %s does not autovacuum conveyor_jobs: every state change "
+                "leaves a dead row and claims slow down; run VACUUM conveyor_jobs every "
+                "minute or so (see docs/stores.md)",
+                self._where,
+            )
 
     # -- schema ----------------------------------------------------------
 
