@@ -206,7 +206,7 @@ class PostgresStore:
         """Why the pool has no connection to give: it retries in the background
         and keeps the reason to itself, so try once here."""
         try:
-            psycopg.connect(self.url, **self._kwargs).close()
+            psycopg.connect(self.url, **{**self._kwargs, "connect_timeout": 2}).close()
         except psycopg.Error as exc:
             return _one_line(exc)
         return f"the server accepts connections; all {self._pool.max_size} are in use"

@@ -1,6 +1,8 @@
 -- Expired leases: back to queued with the lost attempt counted, or dead
 -- (worker_lost) when no attempts are left; either way a WorkerLost error is
--- appended. Rows a finishing worker holds are skipped, not waited for.
+-- appended. Rows a finishing worker holds are skipped, not waited for; at
+-- most 10,000 a call (the worker calls again within seconds), read in order
+-- off conveyor_jobs_leases.
 WITH recovered AS (
     UPDATE conveyor_jobs
     SET state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'queued' END,
@@ -16,6 +18,8 @@ WITH recovered AS (
     WHERE seq = ANY(ARRAY(
         SELECT seq FROM conveyor_jobs
         WHERE state = 'running' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT 10000
         FOR UPDATE SKIP LOCKED
     ))
     RETURNING state
