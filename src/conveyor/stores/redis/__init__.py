@@ -9,11 +9,12 @@ Key layout (``P`` is the prefix, ``conveyor`` unless the URL says
     {P}:queues             set     names of the queues that hold jobs
     {P}:keys               hash    unique key -> id of the active job holding it
     {P}:running            zset    id -> lease expiry: every running job
+    {P}:scheduled          zset    id -> run_at: every scheduled job (staging)
     {P}:workers            hash    worker id -> its WorkerInfo as JSON
     {P}:workers:seen       zset    worker id -> last heartbeat
     {P}:q:<queue>:ready     zset   queued jobs: score -priority, member
                                    ``<run_at µs:16><seq:16><id>`` (the ``rank``)
-    {P}:q:<queue>:scheduled zset   id -> run_at
+    {P}:q:<queue>:scheduled zset   id -> run_at: the queue's scheduled jobs
     {P}:q:<queue>:succeeded zset   id -> finished_at (also ``dead``, ``cancelled``)
     {P}:q:<queue>:jobs      zset   id -> seq: every job of the queue, for
                                    newest-first listing
@@ -38,7 +39,9 @@ Decisions:
   few bits for priority, time and sequence together, so the score is the
   priority alone and equal scores sort by member: run_at to the microsecond,
   then the enqueue sequence, then the id. A claim over several queues merges
-  the heads of their ready zsets inside the script.
+  the heads of their ready zsets inside the script. Before choosing, a claim
+  moves due jobs of every queue from ``{P}:scheduled`` to their ready zsets,
+  as the other stores stage every queue's due jobs.
 - **The clock is Redis TIME**, read inside each script; callers send delays.
 - **Leases** live in ``{P}:running`` scored by expiry, so ``recover`` reads
   the expired ones off its head. An attempt fences every outcome and
@@ -269,7 +272,7 @@ class RedisStore:
                 "" if job.timeout is None else job.timeout, _optional(job.key), job.delay,
                 "" if job.at is None else job.at,
             )  # fmt: skip
-        replies = self._run("enqueue", ("seq", "queues", "keys"), args)
+        replies = self._run("enqueue", ("seq", "queues", "keys", "scheduled"), args)
         return [_enqueued(jobs, reply) for reply in replies]
 
     def claim(
@@ -277,7 +280,9 @@ class RedisStore:
     ) -> builtins.list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        rows = self._run("claim", ("running",), (worker, limit, lease, *dict.fromkeys(queues)))
+        rows = self._run(
+            "claim", ("running", "scheduled"), (worker, limit, lease, *dict.fromkeys(queues))
+        )
         return [_record(row) for row in rows]
 
     def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
@@ -305,7 +310,7 @@ class RedisStore:
                 outcome.result or "", "" if outcome.reason is None else str(outcome.reason),
                 error_json(outcome.error) or "",
             )  # fmt: skip
-        applied: int = self._run("finish", ("running", "keys"), args)
+        applied: int = self._run("finish", ("running", "keys", "scheduled"), args)
         return applied
 
     def recover(self) -> int:
@@ -373,7 +378,7 @@ class RedisStore:
         )
 
     def cancel(self, job_id: str) -> bool:
-        return bool(self._run("cancel", ("keys",), (job_id,)))
+        return bool(self._run("cancel", ("keys", "scheduled"), (job_id,)))
 
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         ids = builtins.list(job_ids)
@@ -399,7 +404,7 @@ class RedisStore:
         while left is None or left > 0:
             batch = _BATCH if left is None else min(_BATCH, left)
             args = (cutoff, batch, _optional(queue), *(s.value for s in states))
-            done: int = self._run("purge", ("queues", "keys", "running"), args)
+            done: int = self._run("purge", ("queues", "keys", "running", "scheduled"), args)
             deleted += done
             if left is not None:
                 left -= done

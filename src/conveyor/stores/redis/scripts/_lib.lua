@@ -10,6 +10,8 @@ local TAG = '__TAG__'
 local RUNNING = TAG .. ':running'
 local UNIQUE = TAG .. ':keys'
 local QUEUES = TAG .. ':queues'
+-- Every scheduled job of every queue by run_at: claims stage from it.
+local SCHEDULED = TAG .. ':scheduled'
 
 -- The job hash fields of a record, in JobRecord order, and their positions.
 local COLUMNS = {__COLUMNS__}

@@ -1,5 +1,5 @@
 -- Cancel a scheduled or queued job.
--- KEYS: keys
+-- KEYS: keys, scheduled
 -- ARGV: id
 -- Returns 1 if it was cancelled, 0 if it was in any other state (or unknown).
 
@@ -9,6 +9,7 @@ local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank')
 local state, queue = job[1], job[2]
 if state == 'scheduled' then
   redis.call('ZREM', queue_key(queue, 'scheduled'), id)
+  redis.call('ZREM', SCHEDULED, id)
 elseif state == 'queued' then
   redis.call('ZREM', queue_key(queue, 'ready'), job[4])
 else

@@ -1,43 +1,40 @@
--- Move the best due jobs of some queues to running for one worker: staged
--- scheduled jobs first, then priority, run_at and enqueue order over all
--- the queues, `limit` at most.
--- KEYS: running
+-- Move the best due jobs of some queues to running for one worker: first
+-- scheduled jobs whose time has come become queued (in every queue, as on
+-- the other stores), then the best `limit` queued jobs of these queues are
+-- taken by priority, run_at and enqueue order.
+-- KEYS: running, scheduled
 -- ARGV: worker, limit, lease, queue... (distinct names)
 -- Returns the claimed records, best first.
 
 local worker, limit, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock()
 local nowf, expires = fmt(now), fmt(now + lease)
--- Scheduled jobs staged per queue and call: a burst of due jobs is moved over
+-- Due jobs staged per call, oldest first: a burst of them is moved over
 -- several claims rather than in one long script.
 local STAGE_MAX = 1000
 
-local function stage(queue)
-  local scheduled = queue_key(queue, 'scheduled')
-  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', nowf, 'LIMIT', 0, STAGE_MAX)
-  if #due == 0 then return end
-  local ready = queue_key(queue, 'ready')
+local due = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', nowf, 'LIMIT', 0, STAGE_MAX)
+if #due > 0 then
   for _, id in ipairs(due) do
     local key = job_key(id)
-    local job = redis.call('HMGET', key, 'priority', 'rank')
-    if job[1] then
+    local job = redis.call('HMGET', key, 'state', 'queue', 'priority', 'rank')
+    if job[1] == 'scheduled' then
       redis.call('HSET', key, 'state', 'queued')
-      redis.call('ZADD', ready, ready_score(job[1]), job[2])
+      redis.call('ZADD', queue_key(job[2], 'ready'), ready_score(job[3]), job[4])
+      later('ZREM', queue_key(job[2], 'scheduled'), id)
     end
   end
-  redis.call('ZREM', scheduled, unpack(due))
+  redis.call('ZREM', SCHEDULED, unpack(due))
 end
 
 local members = {}
 if #ARGV == 4 then
-  stage(ARGV[4])
   local popped = redis.call('ZPOPMIN', queue_key(ARGV[4], 'ready'), limit)
   for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
 else
   -- Merge the heads of every queue; the best `limit` of them are taken.
   local heads = {}
   for i = 4, #ARGV do
-    stage(ARGV[i])
     local ready = queue_key(ARGV[i], 'ready')
     local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
     for j = 1, #top, 2 do

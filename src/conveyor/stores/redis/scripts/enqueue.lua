@@ -1,6 +1,6 @@
 -- Insert jobs, all or none. A job whose unique key an active job holds is
 -- not inserted: that job comes back in its place.
--- KEYS: seq, queues, keys
+-- KEYS: seq, queues, keys, scheduled
 -- ARGV: 10 per job: id, task, queue, payload, priority, max_attempts,
 --       timeout ('' for none), key (optional), delay, at ('' for none)
 -- Returns per job {index, state, run_at, created_at} when the job at that
@@ -73,6 +73,7 @@ for j = 1, n do
     later('ZADD', queue_key(queue, 'jobs'), int(seq), id)
     if state == 'scheduled' then
       later('ZADD', queue_key(queue, 'scheduled'), fmt(run_at), id)
+      later('ZADD', SCHEDULED, fmt(run_at), id)
     else
       later('ZADD', queue_key(queue, 'ready'), ready_score(priority), member)
     end

@@ -1,6 +1,6 @@
 -- Apply a batch of attempt outcomes, each only while its job is running at
 -- that attempt (the fence).
--- KEYS: running, keys
+-- KEYS: running, keys, scheduled
 -- ARGV: 7 per outcome: id, attempt, state (succeeded, scheduled, queued or
 --       dead), delay, result, reason, error (JSON object); '' for none (none
 --       of the three can be empty)
@@ -54,6 +54,7 @@ for i = 1, #ARGV, FIELDS do
       end
       if target == 'scheduled' then
         later('ZADD', queue_key(queue, 'scheduled'), fmt(run_at), id)
+        later('ZADD', SCHEDULED, fmt(run_at), id)
       else
         later('ZADD', queue_key(queue, 'ready'), ready_score(job[5]), member)
       end

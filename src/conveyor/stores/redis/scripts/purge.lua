@@ -2,7 +2,7 @@
 -- given, only finished jobs that finished before it. The store calls this
 -- again until it deletes fewer than asked, so a large purge runs as several
 -- short scripts instead of one that stalls Redis.
--- KEYS: queues, keys, running
+-- KEYS: queues, keys, running, scheduled
 -- ARGV: older_than seconds ('' for none), limit, queue (optional, '' for all), state...
 -- Returns how many were deleted.
 
@@ -62,6 +62,7 @@ for i = 1, math.min(limit, #candidates) do
     elseif state == 'running' then
       redis.call('ZREM', RUNNING, id)
     else
+      if state == 'scheduled' then redis.call('ZREM', SCHEDULED, id) end
       redis.call('ZREM', queue_key(queue, state), id)
     end
     redis.call('ZREM', queue_key(queue, 'jobs'), id)
