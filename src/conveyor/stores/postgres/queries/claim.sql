@@ -12,7 +12,7 @@ SET state = 'running',
     worker = %(worker)s
 WHERE seq = ANY(ARRAY(
     SELECT head.seq
-    FROM unnest(%(queues)s::text[]) AS q(name)
+    FROM unnest(%(queues)b::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT seq, priority, run_at FROM conveyor_jobs
         WHERE state = 'queued' AND queue = q.name

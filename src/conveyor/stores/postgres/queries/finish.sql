@@ -17,8 +17,8 @@ WITH applied AS (
         errors = CASE WHEN o.error IS NULL THEN j.errors
                       ELSE j.errors || jsonb_build_array(o.error::jsonb) END
     FROM unnest(
-        %(id)s::text[], %(attempt)s::integer[], %(state)s::text[], %(delay)s::float8[],
-        %(result)s::text[], %(reason)s::text[], %(error)s::text[]
+        %(id)b::text[], %(attempt)b::integer[], %(state)b::text[], %(delay)b::float8[],
+        %(result)b::text[], %(reason)b::text[], %(error)b::text[]
     ) AS o(id, attempt, state, delay, result, reason, error)
     WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
     RETURNING j.state

@@ -6,9 +6,9 @@ WITH batch AS (
     SELECT j.*, coalesce(
         to_timestamp(j.at), statement_timestamp() + make_interval(secs => j.delay)) AS run_at
     FROM unnest(
-        %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
-        %(priority)s::integer[], %(max_attempts)s::integer[], %(timeout)s::float8[],
-        %(key)s::text[], %(at)s::float8[], %(delay)s::float8[]
+        %(id)b::text[], %(task)b::text[], %(queue)b::text[], %(payload)b::text[],
+        %(priority)b::integer[], %(max_attempts)b::integer[], %(timeout)b::float8[],
+        %(key)b::text[], %(at)b::float8[], %(delay)b::float8[]
     ) WITH ORDINALITY AS j(id, task, queue, payload, priority, max_attempts, timeout, key, at,
                            delay, n)
 ), inserted AS (

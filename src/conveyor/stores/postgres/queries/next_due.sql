@@ -3,7 +3,7 @@
 -- Each queue's ready index is probed on its own, in its order: the plan
 -- stays on the index however stale the table's statistics.
 SELECT EXISTS (
-           SELECT 1 FROM unnest(%(queues)s::text[]) AS q(name)
+           SELECT 1 FROM unnest(%(queues)b::text[]) AS q(name)
            CROSS JOIN LATERAL (
                SELECT 1 FROM conveyor_jobs WHERE state = 'queued' AND queue = q.name
                ORDER BY priority DESC, run_at, seq

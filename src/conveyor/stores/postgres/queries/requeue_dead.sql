@@ -3,7 +3,7 @@
 -- make a duplicate; of several replayed jobs sharing a key, the oldest goes.
 WITH candidate AS (
     SELECT j.seq, j.key, row_number() OVER (PARTITION BY j.key ORDER BY j.seq) AS nth
-    FROM unnest(%(ids)s::text[]) AS replay(id)
+    FROM unnest(%(ids)b::text[]) AS replay(id)
     JOIN conveyor_jobs AS j ON j.id = replay.id
     WHERE j.state = 'dead'
 ), replayed AS (
