@@ -73,7 +73,7 @@ class Listener:
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=0.5):
                             self._note(note.payload)
-            except psycopg.Error:
+            except (psycopg.Error, OSError):
                 pass  # the server restarts or is unreachable: waiters poll meanwhile
             self.listening.clear()
             reconnecting = True
