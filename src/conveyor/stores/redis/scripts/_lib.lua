@@ -2,16 +2,20 @@
 -- its hash tag and the record's fields written in.
 --
 -- Every key starts with the store's hash tag, so the keys a script builds
--- from the ids and queue names it reads lie in the slot of the keys it
--- declares (Redis Cluster checks this). A job is one hash with the fields of
--- JobRecord; None is an absent field.
+-- from the ids and queue names it reads lie in the slot of the store-wide
+-- keys it declares in KEYS (Redis Cluster checks this); scripts name keys
+-- through the names below, KEYS only declares them. A job is one hash with
+-- the fields of JobRecord; None is an absent field.
 
 local TAG = '__TAG__'
-local RUNNING = TAG .. ':running'
-local UNIQUE = TAG .. ':keys'
+local SEQ = TAG .. ':seq'
 local QUEUES = TAG .. ':queues'
+local UNIQUE = TAG .. ':keys'
+local RUNNING = TAG .. ':running'
 -- Every scheduled job of every queue by run_at: claims stage from it.
 local SCHEDULED = TAG .. ':scheduled'
+local WORKERS = TAG .. ':workers'
+local SEEN = TAG .. ':workers:seen'
 
 -- The job hash fields of a record, in JobRecord order, and their positions.
 local COLUMNS = {__COLUMNS__}

@@ -7,7 +7,6 @@
 -- 1-based index was inserted for it, else the stored record of the job
 -- returned in its place.
 
-local SEQ = KEYS[1]
 local FIELDS = 10
 local n = #ARGV / FIELDS
 local now = clock()

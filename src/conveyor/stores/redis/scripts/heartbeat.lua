@@ -1,9 +1,8 @@
 -- Record a worker as alive and extend the leases it still holds.
--- KEYS: workers, workers_seen, running
+-- KEYS: workers, workers:seen, running
 -- ARGV: worker id, worker info (JSON), lease seconds, then id, attempt per lease
 -- A lease extends only while its job is running at that attempt.
 
-local WORKERS, SEEN = KEYS[1], KEYS[2]
 local now = clock()
 local worker = ARGV[1]
 -- The first report of a worker is kept; later beats only say it is alive.
