@@ -1,9 +1,9 @@
 """The PostgreSQL store: jobs in one table, claimed with ``FOR UPDATE SKIP LOCKED``.
 
 Every primitive is one short transaction, mostly one statement; where two go
-together (staging due jobs before a claim, an enqueue and its NOTIFY) they
-are sent in one pipeline, which runs as one implicit transaction and costs one
-round trip. No transaction is open while a job runs.
+together (staging due jobs before a claim) they are sent in one pipeline,
+which runs as one implicit transaction and costs one round trip. No
+transaction is open while a job runs.
 
 The database clock decides: SQL compares with ``now()`` and computes every
 time from it; rows come back with their timestamps as epoch seconds.
@@ -41,7 +41,7 @@ from conveyor.stores import redact
 from conveyor.stores._records import error_json, record_from_row
 from conveyor.stores._sql import migrations, query
 from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
-from conveyor.stores.postgres._listener import ANY_QUEUE, Listener
+from conveyor.stores.postgres._listener import Listener
 
 __all__ = ["PostgresStore"]
 
@@ -56,9 +56,6 @@ Row = dict[str, Any]
 _STAGE_LIMIT = 10_000
 #: Jobs deleted per transaction when a purge has no limit.
 _PURGE_BATCH = 5_000
-#: Longest queue name sent as a NOTIFY payload (the server's limit is 8000
-#: bytes); a longer one wakes every waiter instead.
-_MAX_PAYLOAD = 1_000
 #: Times an enqueue is retried when a unique key's holder finished between the
 #: insert's conflict check and its snapshot (two producers racing on one key).
 _KEY_RETRIES = 5
@@ -131,10 +128,6 @@ def _quiet(conn: Connection) -> bool:
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     return not poller.poll(0)
-
-
-def _payloads(queues: Collection[str]) -> builtins.list[str]:
-    return sorted({q if len(q.encode()) <= _MAX_PAYLOAD else ANY_QUEUE for q in queues})
 
 
 def _claim_order(row: Row) -> tuple[int, float, int]:
@@ -336,9 +329,8 @@ class PostgresStore:
     def _insert(
         self, conn: Connection, jobs: Sequence[NewJob], *, own: bool
     ) -> builtins.list[JobRecord]:
-        """Insert and NOTIFY. On the store's connection both go in one pipeline
-        (one implicit transaction, one round trip); on the caller's they are
-        two statements of its transaction, neither committed nor rolled back
+        """One statement inserts and NOTIFYs. On the caller's connection it is
+        part of the caller's transaction, neither committed nor rolled back
         here (PostgreSQL delivers the NOTIFY at its commit, or never)."""
         found: dict[str, Row] = {}
         pending = list(jobs)
@@ -346,16 +338,7 @@ class PostgresStore:
             if not pending:
                 break
             cursor = _cursor(conn, callers=not own)
-            params = _insert_params(pending)
-            wake = {"queues": _payloads({job.queue for job in pending})}
-            if own:
-                with conn.pipeline():
-                    cursor.execute(_sql("insert_jobs"), params)
-                    conn.execute(_sql("notify"), wake)
-                rows = cursor.fetchall()
-            else:
-                rows = cursor.execute(_sql("insert_jobs"), params).fetchall()
-                conn.execute(_sql("notify"), wake)
+            rows = cursor.execute(_sql("insert_jobs"), _insert_params(pending)).fetchall()
             pending = _settle(pending, rows, found)
         if pending:
             raise StoreError(f"jobs with key {pending[0].key!r} keep racing: try again")

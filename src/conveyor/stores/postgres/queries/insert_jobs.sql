@@ -2,9 +2,16 @@
 -- active job holds, or an earlier job of the batch took, is skipped. The
 -- active jobs already holding the batch's keys come back beside the inserted
 -- ones (this statement's snapshot does not see its own inserts).
+--
+-- Each job's queue is notified: a hint for waiting workers, which PostgreSQL
+-- delivers at commit (never on rollback) and once per queue. A queue name
+-- too long for a payload sends '', which wakes every waiter.
 WITH batch AS (
-    SELECT j.*, coalesce(
-        to_timestamp(j.at), statement_timestamp() + make_interval(secs => j.delay)) AS run_at
+    SELECT j.*,
+           coalesce(to_timestamp(j.at), statement_timestamp() + make_interval(secs => j.delay))
+               AS run_at,
+           pg_notify('conveyor', CASE WHEN octet_length(j.queue) <= 1000 THEN j.queue ELSE '' END)
+               AS woken
     FROM unnest(
         %(id)b::text[], %(task)b::text[], %(queue)b::text[], %(payload)b::text[],
         %(priority)b::integer[], %(max_attempts)b::integer[], %(timeout)b::float8[],
