@@ -259,6 +259,8 @@ class RedisStore:
     def enqueue(
         self, jobs: Sequence[NewJob], *, connection: object | None = None
     ) -> builtins.list[JobRecord]:
+        """One script for the batch (all or none). A job id already stored
+        returns that job, so a batch whose reply was lost can be sent again."""
         if connection is not None:
             raise StoreError(
                 "Redis has no caller transactions to enqueue in: enqueue without connection="
@@ -314,6 +316,7 @@ class RedisStore:
         return applied
 
     def recover(self) -> int:
+        """Expired leases in scripts of `_BATCH` each, until none is left."""
         moved = 0
         while True:
             recovered: int
@@ -395,6 +398,8 @@ class RedisStore:
         older_than: float | None = None,
         limit: int | None = None,
     ) -> int:
+        """In scripts of at most `_BATCH` jobs each, so a large purge never
+        holds Redis for long; within a script the oldest candidates go first."""
         if not states:
             return 0
         # A negative limit means no limit, as in SQL.
