@@ -8,7 +8,9 @@ Run from the repository root, after ``bench/peers/install.sh``::
 
 Each peer is measured by ``python -m bench.peers.measure <module>`` in its
 own subprocess (with the interpreter of its environment), with a time limit,
-so one broken peer cannot hang or break the run: its row says why it failed.
+so one broken peer cannot hang or break the run: it is tried once more
+(``--retries``), then its row says why it failed; retried failures are kept
+in the JSON.
 What is measured, and how, is in bench/peers/common.py; each peer's exact
 configuration is in the docstring of its module (and in the JSON).
 
@@ -206,6 +208,8 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    #: Errors of earlier attempts that were retried (the services are shared).
+    failed_attempts: list[str] = field(default_factory=list)
 
 
 def run_entry(entry: Entry, common: list[str], limit: float) -> Outcome:
@@ -386,6 +390,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs of enqueue and drain (median)")
     parser.add_argument("--samples", type=int, default=200, help="pickup latency probes")
     parser.add_argument("--limit", type=float, default=1800.0, help="seconds allowed per peer")
+    parser.add_argument(
+        "--retries", type=int, default=1, help="attempts more for a peer that fails (default 1)"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="where to write the results")
     parser.add_argument("--no-json", action="store_true", help="write no JSON file")
     return parser.parse_args(argv)
@@ -415,10 +422,16 @@ def main(argv: list[str] | None = None) -> int:
     date = dt.datetime.now(dt.UTC)
     outcomes: list[Outcome] = []
     for index, entry in enumerate(entries):
-        print(f"[{index + 1}/{len(entries)}] {entry.key}", file=sys.stderr, flush=True)
-        outcome = run_entry(entry, common, args.limit)
-        if outcome.error:
+        failures: list[str] = []
+        for attempt in range(args.retries + 1):
+            again = f", attempt {attempt + 1}" if attempt else ""
+            print(f"[{index + 1}/{len(entries)}] {entry.key}{again}", file=sys.stderr, flush=True)
+            outcome = run_entry(entry, common, args.limit)
+            if outcome.error is None:
+                break
             print(f"  FAILED: {outcome.error}", file=sys.stderr, flush=True)
+            failures.append(outcome.error)
+        outcome.failed_attempts = failures[: len(failures) - (outcome.error is not None)]
         outcomes.append(outcome)
 
     machine = {
@@ -467,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": o.entry.why or None,
                     "seconds": round(o.seconds, 1),
                     "error": o.error,
+                    "failed_attempts": o.failed_attempts,
                     "result": o.result,
                 }
                 for o in outcomes
