@@ -209,6 +209,12 @@ class PostgresStore:
         conn = self._checkout()
         try:
             yield conn
+        except psycopg.errors.FeatureNotSupported:
+            # "cached plan must not change result type": a newer migration
+            # changed a table under this connection's prepared statements.
+            # Its replacement prepares them afresh.
+            conn.close()
+            raise
         finally:
             self._pool.putconn(conn)
 
