@@ -5,7 +5,7 @@ Worker: ``celery -A bench.peers.celery_bench worker --pool threads
 default). Settings: broker ``redis://127.0.0.1:6379/13``;
 ``worker_prefetch_multiplier = 64`` (the Optimizing guide: for many short
 tasks the multiplier should be large, "say 64, or 128"); ``task_acks_late =
-False`` (the default: acknowledged when received); ``task_ignore_result =
+False`` (the default: acknowledged just before the task runs); ``task_ignore_result =
 True`` and no result backend (the guide: ignore results you do not use).
 Enqueue: ``noop.delay()``. No bulk API: ``group()`` and ``chunks()`` publish
 one message per call or change what a task receives.

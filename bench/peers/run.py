@@ -71,6 +71,9 @@ class Entry:
     #: Options for this row only, and why (shown as a footnote).
     options: tuple[str, ...] = ()
     why: str = ""
+    #: Metrics left out of this row's cells and of the ratios, and why.
+    hide: tuple[str, ...] = ()
+    hide_why: str = ""
 
     @property
     def python(self) -> Path:
@@ -91,8 +94,10 @@ ENTRIES = [
         "fork",
         "redis",
         options=("--jobs", "2000", "--runs", "1"),
-        why="RQ's forking Worker drains about 30 jobs/s here, so its row is one run with "
-        "2,000 jobs in the bulk enqueue and the drain (10,000 would take about 6 minutes a run)",
+        why="RQ's forking Worker drains about 30 jobs/s here, so its drain is one run of "
+        "2,000 jobs (10,000 would take about 6 minutes a run)",
+        hide=("enqueue_single", "enqueue_bulk"),
+        hide_why="the worker class does not change RQ's enqueue side: see the SimpleWorker row",
     ),
     Entry("dramatiq", "dramatiq_bench", "default", "redis"),
     Entry("huey", "huey_bench", "redis", "redis"),
@@ -277,7 +282,10 @@ def best_peer(outcomes: Sequence[Outcome], key: str, higher: bool) -> tuple[floa
     values = [
         (float(o.result[key]), o.result["name"])
         for o in outcomes
-        if not o.entry.is_conveyor and o.result is not None and o.result.get(key) is not None
+        if not o.entry.is_conveyor
+        and key not in o.entry.hide
+        and o.result is not None
+        and o.result.get(key) is not None
     ]
     if not values:
         return None
@@ -335,6 +343,9 @@ def render(store: str, outcomes: Sequence[Outcome], versions: dict[str, str]) ->
             name += " " + mark(f"{r['name']}: {o.entry.why}")
         cells = []
         for key, _, _ in METRICS:
+            if key in o.entry.hide:
+                cells.append("— " + mark(f"{r['name']}: {o.entry.hide_why}"))
+                continue
             text = cell(r.get(key), key)
             if key == "enqueue_bulk" and r.get(key) is None and r.get("no_bulk"):
                 text += " " + mark(r["no_bulk"])
@@ -395,6 +406,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="where to write the results")
     parser.add_argument("--no-json", action="store_true", help="write no JSON file")
+    parser.add_argument(
+        "--rerender",
+        type=Path,
+        metavar="PATH",
+        help="measure nothing: rebuild the tables and ratios of a results file",
+    )
     return parser.parse_args(argv)
 
 
@@ -411,8 +428,47 @@ def select(args: argparse.Namespace) -> list[Entry]:
     return chosen
 
 
+def summarize(
+    outcomes: Sequence[Outcome], versions: dict[str, str]
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The tables, one per store, and the ratios behind them."""
+    lines: list[str] = []
+    by_store: dict[str, dict[str, Any]] = {}
+    for store in STORES:
+        rows = [o for o in outcomes if o.entry.store == store]
+        if rows:
+            lines.extend(render(store, rows, versions))
+            by_store[store] = ratios(rows)
+    return lines, by_store
+
+
+def rerender(path: Path) -> int:
+    """Rebuild the tables and ratios of a results file from its raw figures."""
+    document = json.loads(path.read_text())
+    entries = {e.key: e for e in ENTRIES}
+    outcomes = [
+        Outcome(
+            entries[row["key"]],
+            result=row["result"],
+            error=row["error"],
+            seconds=row["seconds"],
+            failed_attempts=row.get("failed_attempts", []),
+        )
+        for row in document["results"]
+    ]
+    header = document["table"][:3]
+    body, by_store = summarize(outcomes, document["machine"]["services"])
+    document["ratios"] = by_store
+    document["table"] = header + body
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    print("\n".join(document["table"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rerender is not None:
+        return rerender(args.rerender)
     entries = select(args)
     common = [
         "--jobs", str(args.jobs), "--single", str(args.single), "--chunk", str(args.chunk),
@@ -448,12 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.samples} latency probes",
         "",
     ]
-    by_store: dict[str, dict[str, Any]] = {}
-    for store in STORES:
-        rows = [o for o in outcomes if o.entry.store == store]
-        if rows:
-            lines.extend(render(store, rows, versions))
-            by_store[store] = ratios(rows)
+    body, by_store = summarize(outcomes, versions)
+    lines.extend(body)
     print("\n".join(lines))
 
     if not args.no_json:
