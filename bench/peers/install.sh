@@ -62,7 +62,7 @@ for name in sys.argv[1:]:
 '
 echo "bench/.peers-venv ($("$venv/bin/python" --version)):"
 "$venv/bin/python" -c "$report" conveyor celery kombu rq dramatiq huey saq procrastinate \
-    pgqueuer redis hiredis psycopg asyncpg
+    pgqueuer redis hiredis psycopg asyncpg typer
 echo "bench/.peers-venv/arq ($("$venv/arq/bin/python" --version)):"
 "$venv/arq/bin/python" -c "$report" arq redis hiredis
 echo "bench/.peers-venv/taskiq ($("$venv/taskiq/bin/python" --version)):"
