@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench.*`` importable
     sys.path.insert(0, str(ROOT))
 
 from bench.peers.common import PG_DSN, REDIS_URL  # noqa: E402
+from bench.throughput import source_revision  # noqa: E402
 
 VENV = ROOT / "bench" / ".peers-venv"
 RESULTS = ROOT / "bench" / "peers" / "results"
@@ -370,21 +371,6 @@ def render(store: str, outcomes: Sequence[Outcome], versions: dict[str, str]) ->
         lines.extend(f"[{i + 1}] {text}" for i, text in enumerate(footnotes))
     lines.append("")
     return lines
-
-
-def source_revision() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} (src/ modified)" if changed else commit
 
 
 # -- main ----------------------------------------------------------------------
