@@ -7,8 +7,10 @@ no per-job log lines at any level. Store URLs: SQLite
 ``sqlite:///tmp/bench-peers-conveyor.db`` (default settings:
 ``synchronous=full``, WAL; the file is deleted before each measurement),
 Redis ``redis://127.0.0.1:6379/13``, PostgreSQL
-``postgresql://postgres@127.0.0.1:5432/bench`` (purged of jobs before each
-measurement). Results kept (the default ``result_ttl``, 24 h). Enqueue:
+``postgresql://postgres@127.0.0.1:5432/bench``: its tables are emptied with
+``TRUNCATE`` before each measurement, as PgQueuer's are, so every run starts
+from a table without dead rows (a DELETE would leave them behind, and the
+bench server does not autovacuum). Results kept (the default ``result_ttl``, 24 h). Enqueue:
 ``noop.enqueue()``; bulk: ``noop.enqueue_many([()] * chunk)``, one round
 trip per call.
 """
@@ -40,6 +42,16 @@ def probe(sample: int) -> None:
     job_started(sample)
 
 
+def truncate_postgres() -> None:
+    """Empty conveyor's tables the way PgQueuer's are emptied (TRUNCATE, no
+    dead rows left), after the store has created them."""
+    import psycopg
+
+    app.store  # noqa: B018 (opening the store applies the migrations)
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute("TRUNCATE conveyor_jobs, conveyor_workers RESTART IDENTITY")
+
+
 def sqlite_files() -> list[Path]:
     return [Path(f"{SQLITE_FILE}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
 
@@ -55,6 +67,8 @@ class ConveyorPeer(Peer):
             app.close()
             for file in sqlite_files():
                 file.unlink(missing_ok=True)
+        elif VARIANT == "postgres":
+            truncate_postgres()
         else:
             app.store.purge(set(JobState))
 
