@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+#: The time part changes once a millisecond: kept, not re-encoded per id.
+#: One tuple, so threads swap it whole.
+_last: tuple[int, str] = (-1, "")
+
+
+def _time_prefix(ms: int) -> str:
+    chars = []
+    for _ in range(10):
+        chars.append(_ALPHABET[ms & 31])
+        ms >>= 5
+    return "".join(reversed(chars))
 
 
 def new_id() -> str:
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """48 bits of milliseconds, then 80 random bits (exactly 16 base32 digits)."""
+    global _last
+    ms = time.time_ns() // 1_000_000
+    last_ms, prefix = _last
+    if ms != last_ms:
+        prefix = _time_prefix(ms)
+        _last = (ms, prefix)
+    return prefix + base64.b32encode(os.urandom(10)).translate(_FROM_RFC4648).decode()
