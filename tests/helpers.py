@@ -143,3 +143,37 @@ def job_in_state(store: Store, state: JobState, *, queue: str = "default") -> Jo
 
 def states(app: Conveyor, job_ids: Iterable[str]) -> dict[str, JobState]:
     return {job_id: get(app.store, job_id).state for job_id in job_ids}
+
+
+class Workers:
+    """Several in-process workers on one app, each in its own thread (signal
+    handlers stay with the main thread); stopped and joined on exit."""
+
+    def __init__(self, app: Conveyor, count: int, **options: object) -> None:
+        from conveyor.worker import Worker
+
+        self.workers = [Worker(app, **options) for _ in range(count)]  # type: ignore[arg-type]
+        self.threads = [threading.Thread(target=w.run, daemon=True) for w in self.workers]
+
+    def __enter__(self) -> Workers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for thread in self.threads:
+            thread.join(30)
+        assert not any(t.is_alive() for t in self.threads), "a worker did not stop"
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    """The most of `times` inside any half-open interval `window` long."""
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

@@ -13,6 +13,7 @@ job.result(timeout=10)
 """
 
 from conveyor.app import Conveyor, Settings
+from conveyor.context import JobContext, current_job
 from conveyor.errors import (
     ConveyorError,
     DecodeError,
@@ -35,6 +36,8 @@ __all__ = [
     "Settings",
     "Task",
     # jobs
+    "JobContext",
+    "current_job",
     "ErrorInfo",
     "Job",
     "JobRecord",

@@ -14,7 +14,8 @@ _FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.e
 _last: tuple[int, str] = (-1, "")
 
 
-def _time_prefix(ms: int) -> str:
+def encode_time(ms: int) -> str:
+    """The 10-character time part of an id: 48 bits of milliseconds."""
     chars = []
     for _ in range(10):
         chars.append(_ALPHABET[ms & 31])
@@ -22,12 +23,17 @@ def _time_prefix(ms: int) -> str:
     return "".join(reversed(chars))
 
 
+def encode_bytes(data: bytes) -> str:
+    """The 16-character rest of an id, from exactly 10 bytes."""
+    return base64.b32encode(data).translate(_FROM_RFC4648).decode()
+
+
 def new_id() -> str:
-    """48 bits of milliseconds, then 80 random bits (exactly 16 base32 digits)."""
+    """48 bits of milliseconds, then 80 random bits."""
     global _last
     ms = time.time_ns() // 1_000_000
     last_ms, prefix = _last
     if ms != last_ms:
-        prefix = _time_prefix(ms)
+        prefix = encode_time(ms)
         _last = (ms, prefix)
-    return prefix + base64.b32encode(os.urandom(10)).translate(_FROM_RFC4648).decode()
+    return prefix + encode_bytes(os.urandom(10))

@@ -6,13 +6,15 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from conveyor.codec import JsonCodec
 from conveyor.errors import UnknownTask
 from conveyor.job import Job, NewJob
+from conveyor.periodic import Missed, Schedule
 from conveyor.stores import DEFAULT_URL, Store, open_store
-from conveyor.task import Task, TaskOptions
+from conveyor.task import Task, TaskCall, TaskOptions
 
 if TYPE_CHECKING:
     from conveyor.worker import WorkerStats
@@ -56,6 +58,7 @@ class Conveyor:
         self.settings = Settings(lease=lease, result_ttl=result_ttl, dead_ttl=dead_ttl)
         self.codec = JsonCodec()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules: dict[str, Schedule] = {}
         self._store: Store | None = None
         self._store_lock = threading.Lock()
 
@@ -91,9 +94,14 @@ class Conveyor:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue=...)``.
 
         Options: ``queue``, ``priority``, ``max_attempts``, ``timeout``,
-        ``backoff``, ``retry_on``, ``no_retry_on``, ``delay``, ``at``, ``key``.
+        ``backoff``, ``retry_on``, ``no_retry_on``, ``delay``, ``at``, ``key``;
+        limits ``rate_limit`` (``"100/m"``), ``concurrency`` and
+        ``limit_key``; ``topics`` it subscribes to; ``process=True`` to run
+        each attempt in a child process (hard timeouts for sync code).
         The name defaults to ``module.qualname``; workers find tasks by it.
         """
+        if isinstance(options.get("topics"), list):
+            options["topics"] = tuple(options["topics"])
         task_options = TaskOptions(**options)
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -105,6 +113,34 @@ class Conveyor:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: float | timedelta | None = None,
+        tz: str = "UTC",
+        missed: Missed = "once",
+        name: str | None = None,
+        **options: Any,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a task that every worker runs on a schedule, once per tick
+        in all: ``@app.periodic("*/5 * * * *", tz="Europe/Paris")`` or
+        ``@app.periodic(every=30)``. ``missed="once"`` (the default) fires
+        the latest tick missed while no worker ran, ``"skip"`` does not.
+        Other options are the task's (``queue``, ``max_attempts``, ...)."""
+
+        def register(func: Callable[P, R]) -> Task[P, R]:
+            task = self.task(name=name, **options)(func)
+            try:
+                self.schedules[task.name] = Schedule.of(task, cron, every, tz, missed)
+            except Exception:
+                del self.tasks[task.name]
+                raise
+            return task
+
+        return register
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
@@ -119,6 +155,23 @@ class Conveyor:
         inside the caller's transaction when given its `connection`."""
         records = self.store.enqueue(jobs, connection=connection)
         return [Job(self, record.id) for record in records]
+
+    def publish(self, topic: str, /, *args: Any, **kwargs: Any) -> list[Job]:
+        """One job per task subscribed to `topic` (``@app.task(topics=[...])``),
+        each with its own retries; stored all or none. Every subscriber must
+        accept the arguments. No subscriber, no job."""
+        subscribers = [t for t in self.tasks.values() if topic in t.default_options.topics]
+        if not subscribers:
+            return []
+        jobs = [TaskCall(t, t.default_options).new_job(args, kwargs) for t in subscribers]
+        return self.submit(jobs)
+
+    def pause(self, queue: str) -> None:
+        """No worker claims from `queue` until `resume`; enqueueing goes on."""
+        self.store.pause(queue)
+
+    def resume(self, queue: str) -> None:
+        self.store.resume(queue)
 
     def job(self, job_id: str) -> Job | None:
         """The handle of a stored job, or None if the store does not know it."""

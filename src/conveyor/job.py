@@ -29,17 +29,19 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     #: Attempts exhausted or unrecoverable: the dead-letter set.
     DEAD = "dead"
-    #: Withdrawn before it ran.
+    #: Withdrawn: before it ran, or while it ran (its attempt is then stopped).
     CANCELLED = "cancelled"
 
 
 #: Every edge a job may take. ``running -> queued`` is both lease recovery and a
-#: graceful hand-back; ``dead -> queued`` is the dead-letter replay.
+#: graceful hand-back; ``running -> scheduled`` a retry or a job put back by a
+#: limit; ``running -> cancelled`` a cancel whose worker learns of it at its
+#: next heartbeat; ``dead -> queued`` the dead-letter replay.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.CANCELLED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
     JobState.RUNNING: frozenset(
-        {JobState.SUCCEEDED, JobState.SCHEDULED, JobState.QUEUED, JobState.DEAD}
+        {JobState.SUCCEEDED, JobState.SCHEDULED, JobState.QUEUED, JobState.DEAD, JobState.CANCELLED}
     ),
     JobState.SUCCEEDED: frozenset(),
     JobState.DEAD: frozenset({JobState.QUEUED}),
@@ -170,6 +172,9 @@ class Outcome:
     - ``SCHEDULED``: a retry, due after `delay` seconds on the store's clock.
     - ``DEAD``: `reason` says why.
     - ``QUEUED``: handed back unrun at shutdown; the attempt is given back.
+
+    `refund` gives the attempt back (it never ran): always so for ``QUEUED``;
+    with ``SCHEDULED`` it puts a job back for later without counting it.
     """
 
     job_id: str
@@ -179,10 +184,17 @@ class Outcome:
     error: ErrorInfo | None = None
     delay: float = 0.0
     reason: str | None = None
+    refund: bool = False
 
     def __post_init__(self) -> None:
-        if not can_transition(JobState.RUNNING, self.state):
+        if self.state not in _OUTCOME_STATES:
             raise ValueError(f"an attempt cannot end in state {self.state!r}")
+        if self.state is JobState.QUEUED and not self.refund:
+            object.__setattr__(self, "refund", True)
+
+
+#: Where a worker may take a job it ran; ``cancelled`` is the canceller's edge.
+_OUTCOME_STATES = TRANSITIONS[JobState.RUNNING] - {JobState.CANCELLED}
 
 
 class Job:

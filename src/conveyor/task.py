@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from conveyor._ids import new_id
 from conveyor.job import Job, NewJob
+from conveyor.limits import LimitKey, TaskLimits
 from conveyor.retry import DEFAULT_BACKOFF, BackoffPolicy
 
 if TYPE_CHECKING:
@@ -37,6 +38,15 @@ class TaskOptions:
     delay: Delay = 0.0
     at: datetime | None = None
     key: KeySpec = None
+    #: Store-wide limits: ``"100/m"``; at most N running; bucket per key.
+    rate_limit: str | None = None
+    concurrency: int | None = None
+    limit_key: LimitKey | None = None
+    #: Topics whose `Conveyor.publish` makes a job of this task.
+    topics: tuple[str, ...] = ()
+    #: Run each attempt of this sync task in a child process: its timeout is
+    #: then hard, and a cancel stops it.
+    process: bool = False
 
     def __post_init__(self) -> None:
         if not self.queue:
@@ -49,6 +59,9 @@ class TaskOptions:
             raise ValueError("at must be a timezone-aware datetime (naive times are ambiguous)")
         if _seconds(self.delay) < 0:
             raise ValueError("delay must not be negative")
+        topics: object = self.topics
+        if isinstance(topics, str):
+            raise TypeError("topics is a list of topic names, not one string")
 
 
 #: Options that only shape an enqueue; the rest are fixed per task.
@@ -69,6 +82,17 @@ class Task(Generic[P, R]):
         self.default_options = options
         self.signature = inspect.signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.limits = TaskLimits.of(
+            name, options.rate_limit, options.concurrency, options.limit_key
+        )
+        if options.process:
+            if self.is_async:
+                raise ValueError(f"{name}: process=True is for sync tasks (async ones stop anyway)")
+            if "<locals>" in fn.__qualname__:
+                raise ValueError(
+                    f"{name}: a process=True task must be defined at module level, "
+                    "so a child process can import it"
+                )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 

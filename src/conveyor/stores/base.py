@@ -13,6 +13,9 @@ Rules every store follows, and the conformance suite checks:
 - ``attempt`` is the fencing token of a lease. `claim` increments it; an
   outcome or heartbeat for an older attempt is ignored.
 - Claim order is ``priority`` descending, then ``run_at``, then enqueue order.
+- A paused queue is never claimed from.
+- A job id is stored once: enqueueing an id the store holds gives its record
+  back, so a producer may re-send a batch whose reply it lost.
 """
 
 from __future__ import annotations
@@ -59,6 +62,28 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most one admission in `bucket` every `interval` seconds, for every
+    worker sharing the store (``"5/s"`` is 0.2 s: never more than 5 in a second)."""
+
+    bucket: str
+    interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyLimit:
+    """At most `limit` attempts running at once in `bucket`, store-wide."""
+
+    bucket: str
+    limit: int
+
+
+#: Seconds a job waits parked behind a full `ConcurrencyLimit` before it is
+#: tried again even if no `Store.release` woke it (its waker may have died).
+PARK_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a store can do, stated as data so tests can ask rather than guess."""
 
@@ -101,8 +126,44 @@ class Store(Protocol):
         """
         ...
 
-    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
-        """Record `worker` as alive and extend its leases by `lease` seconds from now."""
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float
+    ) -> builtins.list[str]:
+        """Record `worker` as alive and extend its leases by `lease` seconds from now.
+
+        Returns the ids of the leases it could not extend: their job is no
+        longer running at that attempt (cancelled, or recovered after the lease
+        expired), so the worker stops those attempts.
+        """
+        ...
+
+    def admit(
+        self,
+        lease: Lease,
+        *,
+        rate: RateLimit | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+    ) -> bool:
+        """Let a claimed attempt start under its limits, or put its job back, in one step.
+
+        Concurrency first: the attempt takes a slot if fewer than ``limit``
+        attempts hold one (a slot frees itself when its attempt stops
+        running); otherwise the job is *parked*. Then the rate: an attempt
+        whose reservation has come, or that finds the bucket's next admission
+        time passed, starts and moves that time `RateLimit.interval` on;
+        otherwise it reserves the next admission time and its job is put back
+        until then. A job put back or parked goes to ``scheduled`` with its
+        attempt given back and no error recorded; a parked one is due when
+        `release` wakes it, or after `PARK_SECONDS`.
+
+        Returns True if the attempt may start; False if its job was put back
+        or is no longer running at that attempt.
+        """
+        ...
+
+    def release(self, limit: ConcurrencyLimit) -> int:
+        """Make parked jobs of ``limit.bucket`` due, as many as it has free
+        slots now, oldest first; returns how many."""
         ...
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
@@ -145,7 +206,28 @@ class Store(Protocol):
     def unregister_worker(self, worker_id: str) -> None: ...
 
     def cancel(self, job_id: str) -> bool:
-        """Cancel a scheduled or queued job; False if it was in any other state."""
+        """Cancel a scheduled, queued or running job; False in any other state.
+
+        A running job's worker learns it at its next heartbeat, and the
+        outcome of that attempt is then ignored like any stale one.
+        """
+        ...
+
+    def pause(self, queue: str) -> None:
+        """Stop claims from `queue` (jobs are still accepted) until `resume`."""
+        ...
+
+    def resume(self, queue: str) -> None: ...
+
+    def paused(self) -> builtins.set[str]: ...
+
+    def fired(self, schedules: Sequence[str]) -> dict[str, float]:
+        """The last fire time recorded for each of `schedules` that has one."""
+        ...
+
+    def mark_fired(self, schedule: str, fire_at: float) -> None:
+        """Record that `schedule` fired for the tick at `fire_at` (a later
+        record is never replaced by an earlier one)."""
         ...
 
     def requeue_dead(self, job_ids: Sequence[str]) -> int:

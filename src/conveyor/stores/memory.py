@@ -27,7 +27,15 @@ from conveyor.job import (
     Reason,
     can_transition,
 )
-from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+from conveyor.stores._admission import decide
+from conveyor.stores.base import (
+    Capabilities,
+    ConcurrencyLimit,
+    Lease,
+    QueueStats,
+    RateLimit,
+    WorkerInfo,
+)
 
 #: Heap order of an entry; its last element is the job's enqueue sequence, so
 #: keys are unique and ties fall back to enqueue order.
@@ -100,6 +108,16 @@ class MemoryStore:
         self._queued: dict[str, _Index] = {}
         self._leases = _Index()
         self._workers: dict[str, WorkerInfo] = {}
+        self._paused: set[str] = set()
+        self._fires: dict[str, float] = {}
+        #: Rate buckets: the next free admission time, and the reservations of
+        #: jobs put back to it (job id -> reserved time).
+        self._next_admission: dict[str, float] = {}
+        self._reservations: dict[str, dict[str, float]] = {}
+        #: Concurrency buckets: holders (job id -> attempt admitted at) and
+        #: parked job ids, oldest first.
+        self._slots: dict[str, dict[str, int]] = {}
+        self._parked: dict[str, dict[str, None]] = {}
 
     @classmethod
     def named(cls, url: str) -> MemoryStore:
@@ -140,8 +158,10 @@ class MemoryStore:
                     if existing is not None:
                         records.append(existing)
                         continue
-                if job.id in self._jobs or job.id in added:
-                    raise StoreError(f"a job with id {job.id!r} is already stored")
+                stored = self._jobs.get(job.id) or added.get(job.id)
+                if stored is not None:  # a re-sent job: the first one stands
+                    records.append(stored)
+                    continue
                 run_at = job.run_at(now)
                 record = JobRecord(
                     id=job.id,
@@ -177,7 +197,11 @@ class MemoryStore:
             now = time.time()
             self._local.seen = self._generation
             self._stage_due(now)
-            indexes = [self._queued[q] for q in dict.fromkeys(queues) if q in self._queued]
+            indexes = [
+                self._queued[q]
+                for q in dict.fromkeys(queues)
+                if q in self._queued and q not in self._paused
+            ]
             claimed: builtins.list[JobRecord] = []
             while len(claimed) < limit:
                 heads = [head for index in indexes if (head := index.first()) is not None]
@@ -198,7 +222,10 @@ class MemoryStore:
                 )
         return claimed
 
-    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float
+    ) -> builtins.list[str]:
+        lost = []
         with self._lock:
             now = time.time()
             # Like an upsert that only refreshes last_seen: the first report wins.
@@ -206,8 +233,71 @@ class MemoryStore:
             self._workers[worker.id] = replace(known, last_seen=now)
             for held in leases:
                 record = self._running_at(held.job_id, held.attempt)
-                if record is not None:
+                if record is None:
+                    lost.append(held.job_id)
+                else:
                     self._save(replace(record, lease_expires_at=now + lease))
+        return lost
+
+    def admit(
+        self,
+        lease: Lease,
+        *,
+        rate: RateLimit | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+    ) -> bool:
+        with self._lock:
+            now = time.time()
+            record = self._running_at(lease.job_id, lease.attempt)
+            if record is None:
+                return False
+            full = False
+            if concurrency is not None:
+                holders = self._slots.setdefault(concurrency.bucket, {})
+                for job_id, attempt in builtins.list(holders.items()):
+                    if self._running_at(job_id, attempt) is None:
+                        del holders[job_id]
+                full = lease.job_id not in holders and len(holders) >= concurrency.limit
+            reserved = {} if rate is None else self._reservations.setdefault(rate.bucket, {})
+            decision = decide(
+                now,
+                concurrency_full=full,
+                rate_interval=None if rate is None else rate.interval,
+                next_admission=None if rate is None else self._next_admission.get(rate.bucket),
+                reservation=reserved.get(lease.job_id),
+            )
+            if rate is not None and decision.next_admission is not None:
+                self._next_admission[rate.bucket] = decision.next_admission
+            if decision.reservation is None:
+                reserved.pop(lease.job_id, None)
+            else:
+                reserved[lease.job_id] = decision.reservation
+            if not decision.admitted:
+                if decision.parked and concurrency is not None:
+                    self._parked.setdefault(concurrency.bucket, {})[lease.job_id] = None
+                self._put_back(record, decision.run_at)
+                return False
+            if concurrency is not None:
+                self._slots[concurrency.bucket][lease.job_id] = lease.attempt
+            return True
+
+    def release(self, limit: ConcurrencyLimit) -> int:
+        with self._lock:
+            now = time.time()
+            holders = self._slots.get(limit.bucket, {})
+            running = sum(1 for j, a in holders.items() if self._running_at(j, a) is not None)
+            parked = self._parked.get(limit.bucket, {})
+            woken = 0
+            while parked and woken < limit.limit - running:
+                job_id = next(iter(parked))
+                del parked[job_id]
+                record = self._jobs.get(job_id)
+                if record is not None and record.state is JobState.SCHEDULED:
+                    self._save(replace(record, run_at=now))
+                    woken += 1
+            if woken:
+                self._notify()
+        return woken
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         with self._lock:
@@ -228,7 +318,7 @@ class MemoryStore:
                     replace(
                         record,
                         state=target,
-                        attempt=record.attempt - 1 if target is JobState.QUEUED else record.attempt,
+                        attempt=record.attempt - 1 if outcome.refund else record.attempt,
                         run_at=run_at,
                         finished_at=now if target in (JobState.SUCCEEDED, JobState.DEAD) else None,
                         lease_expires_at=None,
@@ -359,9 +449,33 @@ class MemoryStore:
                     state=JobState.CANCELLED,
                     reason=Reason.CANCELLED.value,
                     finished_at=time.time(),
+                    lease_expires_at=None,
+                    worker=None,
                 )
             )
             return True
+
+    def pause(self, queue: str) -> None:
+        with self._lock:
+            self._paused.add(queue)
+
+    def resume(self, queue: str) -> None:
+        with self._lock:
+            if queue in self._paused:
+                self._paused.discard(queue)
+                self._notify()
+
+    def paused(self) -> builtins.set[str]:
+        with self._lock:
+            return set(self._paused)
+
+    def fired(self, schedules: Sequence[str]) -> dict[str, float]:
+        with self._lock:
+            return {name: self._fires[name] for name in schedules if name in self._fires}
+
+    def mark_fired(self, schedule: str, fire_at: float) -> None:
+        with self._lock:
+            self._fires[schedule] = max(fire_at, self._fires.get(schedule, fire_at))
 
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         with self._lock:
@@ -491,6 +605,19 @@ class MemoryStore:
     def _stage_due(self, now: float) -> None:
         while (head := self._scheduled.first()) is not None and head[0][0] <= now:
             self._save(replace(self._jobs[head[1]], state=JobState.QUEUED))
+
+    def _put_back(self, record: JobRecord, run_at: float) -> None:
+        """A limit's put-back: not an attempt, so it is given back."""
+        self._save(
+            replace(
+                record,
+                state=JobState.SCHEDULED,
+                attempt=record.attempt - 1,
+                run_at=run_at,
+                lease_expires_at=None,
+                worker=None,
+            )
+        )
 
     def _active_with_key(self, key: str) -> JobRecord | None:
         job_id = self._keys.get(key)

@@ -12,9 +12,11 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from conveyor.context import JobContext, _current
 from conveyor.errors import ConveyorError, DecodeError, EncodeError, UnknownTask
 from conveyor.job import ErrorInfo, JobRecord, JobState, Outcome, Reason
 from conveyor.retry import backoff_delay, should_retry
+from conveyor.worker._children import Call, ChildDied, ChildPool, Raised, Returned, Stopped
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -41,9 +43,14 @@ class Prepared:
     def timeout(self) -> float | None:
         return self.record.timeout
 
+    def context(self) -> JobContext:
+        record = self.record
+        return JobContext(record.id, record.task, record.queue, record.attempt, record.max_attempts)
 
-def error_info(record: JobRecord, exc: BaseException) -> ErrorInfo:
-    text = "".join(traceback.format_exception(exc))
+
+def error_info(record: JobRecord, exc: BaseException, text: str | None = None) -> ErrorInfo:
+    if text is None:
+        text = "".join(traceback.format_exception(exc))
     if len(text) > MAX_TRACEBACK:
         text = "...\n" + text[-MAX_TRACEBACK:]
     kind = type(exc)
@@ -53,12 +60,12 @@ def error_info(record: JobRecord, exc: BaseException) -> ErrorInfo:
     return ErrorInfo(attempt=record.attempt, type=name, message=str(exc), traceback=text)
 
 
-def dead(record: JobRecord, reason: Reason, exc: BaseException) -> Outcome:
+def dead(record: JobRecord, reason: Reason, exc: BaseException, text: str | None = None) -> Outcome:
     return Outcome(
         job_id=record.id,
         attempt=record.attempt,
         state=JobState.DEAD,
-        error=error_info(record, exc),
+        error=error_info(record, exc, text),
         reason=reason.value,
     )
 
@@ -85,24 +92,29 @@ class Executor:
             return dead(record, Reason.BAD_ARGUMENTS, TypeError(f"{task.name}: {exc}"))
         return Prepared(record, task, args, kwargs)
 
-    def run_sync(self, job: Prepared) -> Outcome:
+    def run_sync(self, job: Prepared, context: JobContext) -> Outcome:
         """Run a sync task in the calling thread.
 
         A thread cannot be stopped from outside, so a sync task's timeout is
         judged when it returns: an attempt that overran fails with reason
-        ``timeout`` and its result is dropped.
+        ``timeout`` and its result is dropped. (`run_in_child` is hard.)
         """
         started = time.monotonic()
+        token = _current.set(context)
         try:
             value = job.task.fn(*job.args, **job.kwargs)
         except Exception as exc:
             return self.failure(job, exc)
+        finally:
+            _current.reset(token)
         if job.timeout is not None and time.monotonic() - started > job.timeout:
             return self.failure(job, AttemptTimeout(f"ran past its {job.timeout} s timeout"))
         return self.success(job, value)
 
-    async def run_async(self, job: Prepared) -> Outcome:
-        """Run an async task; its timeout is hard (the coroutine is cancelled)."""
+    async def run_async(self, job: Prepared, context: JobContext) -> Outcome:
+        """Run an async task; its timeout is hard (the coroutine is cancelled).
+        A cancel of its job cancels it too: `asyncio.CancelledError` propagates."""
+        _current.set(context)  # this asyncio task's own context
         try:
             value = await asyncio.wait_for(job.task.fn(*job.args, **job.kwargs), job.timeout)
         except TimeoutError as exc:
@@ -113,11 +125,38 @@ class Executor:
             return self.failure(job, exc)
         return self.success(job, value)
 
+    def run_in_child(self, job: Prepared, context: JobContext, pool: ChildPool) -> Outcome | None:
+        """Run a sync task in a child process: killed at its timeout (a failed
+        attempt, reason ``timeout``) or when its job is cancelled (None: there
+        is no outcome to store)."""
+        record, fn = job.record, job.task.fn
+        call = Call(
+            fn.__module__, fn.__qualname__, job.args, job.kwargs,
+            record.id, record.task, record.queue, record.attempt, record.max_attempts,
+        )  # fmt: skip
+        try:
+            answer = pool.run(call, job.timeout, context._cancel)
+        except EncodeError as exc:
+            return dead(record, Reason.RESULT_ENCODE_ERROR, exc)
+        except (ChildDied, OSError) as exc:
+            return self.failure(job, exc)
+        if isinstance(answer, Stopped):
+            if not answer.timed_out:
+                return None
+            return self.failure(job, AttemptTimeout(f"killed at its {job.timeout} s timeout"))
+        if isinstance(answer, Raised):
+            return self.failure(job, answer.exception, answer.traceback)
+        assert isinstance(answer, Returned)
+        return self.encoded_success(job, answer.result)
+
     def success(self, job: Prepared, value: Any) -> Outcome:
         try:
             result = self.app.codec.encode_result(value)
         except EncodeError as exc:
             return dead(job.record, Reason.RESULT_ENCODE_ERROR, exc)
+        return self.encoded_success(job, result)
+
+    def encoded_success(self, job: Prepared, result: str) -> Outcome:
         return Outcome(
             job_id=job.record.id,
             attempt=job.record.attempt,
@@ -125,18 +164,20 @@ class Executor:
             result=result,
         )
 
-    def failure(self, job: Prepared, exc: BaseException) -> Outcome:
+    def failure(self, job: Prepared, exc: BaseException, text: str | None = None) -> Outcome:
+        """`text`: the traceback as the child process that raised `exc` saw it."""
         record, opts = job.record, job.task.default_options
         timed_out = isinstance(exc, AttemptTimeout)
         if not should_retry(exc, opts.retry_on, opts.no_retry_on):
-            return dead(record, Reason.NOT_RETRIED, exc)
+            return dead(record, Reason.NOT_RETRIED, exc, text)
         if record.attempt >= record.max_attempts:
-            return dead(record, Reason.TIMEOUT if timed_out else Reason.MAX_ATTEMPTS, exc)
+            reason = Reason.TIMEOUT if timed_out else Reason.MAX_ATTEMPTS
+            return dead(record, reason, exc, text)
         return Outcome(
             job_id=record.id,
             attempt=record.attempt,
             state=JobState.SCHEDULED,
-            error=error_info(record, exc),
+            error=error_info(record, exc, text),
             delay=backoff_delay(opts.backoff, record.attempt),
             reason=Reason.TIMEOUT.value if timed_out else None,
         )

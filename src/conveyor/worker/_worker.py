@@ -8,11 +8,15 @@ Four kinds of thread share one `Worker`:
   loop thread for ``async def`` tasks, both under the same slot count;
 - the acker writes finished attempts to the store in batches, one round trip
   per batch;
-- upkeep heartbeats the leases held, recovers expired ones and prunes old
-  finished jobs.
+- upkeep heartbeats the leases held (stopping the attempts of jobs cancelled
+  meanwhile), recovers expired ones and prunes old finished jobs;
+- with periodic tasks, the scheduler fires their due ticks.
 
 A job stays *held* from its claim until its outcome is stored, so its lease is
 heartbeated for that whole time and a shutdown knows exactly what to hand back.
+A task with limits asks the store's leave (`Store.admit`) in its executor
+before it starts; a job over its limit is put back by the store, and dropped
+here without an outcome.
 """
 
 from __future__ import annotations
@@ -21,19 +25,24 @@ import asyncio
 import logging
 import os
 import queue
+import random
+import resource
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from conveyor.context import JobContext
 from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, Outcome
+from conveyor.periodic import Scheduler
 from conveyor.stores import redact
-from conveyor.stores.base import Lease, WorkerInfo
+from conveyor.stores.base import ConcurrencyLimit, Lease, WorkerInfo
+from conveyor.worker._children import ChildPool
 from conveyor.worker._executor import Executor, Prepared
 
 if TYPE_CHECKING:
@@ -48,6 +57,25 @@ CLAIM_GATHER = 0.002
 #: Set by the supervisor to its pid, so a worker whose supervisor died stops.
 SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
 
+#: Exit status of a worker process that stopped to be replaced (`--max-jobs`,
+#: `--max-memory`); its supervisor starts a new one at once.
+RECYCLE_STATUS = 75
+
+#: Seconds between heartbeats at most, whatever the lease: a heartbeat is also
+#: how a worker learns that a job it runs was cancelled.
+HEARTBEAT_EVERY = 1.0
+
+Pool = Literal["threads", "processes"]
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What stopping a held job's attempt needs, and what its end must release."""
+
+    context: JobContext
+    async_task: asyncio.Task[None] | None = None
+    concurrency: ConcurrencyLimit | None = None
+
 
 @dataclass(slots=True)
 class WorkerStats:
@@ -57,6 +85,12 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     handed_back: int = 0
+    #: Attempts stopped because their job was cancelled (or its lease lost).
+    stopped: int = 0
+    #: Jobs put back by a rate or concurrency limit before they started.
+    deferred: int = 0
+    #: Why the worker stopped to be replaced, if it did.
+    recycled: str = ""
 
     @property
     def processed(self) -> int:
@@ -86,17 +120,32 @@ class Worker:
         shutdown_timeout: float = 25.0,
         poll_interval: float = 1.0,
         batch_size: int = 500,
+        weights: Mapping[str, int] | None = None,
+        pool: Pool = "threads",
+        max_jobs: int | None = None,
+        max_memory: int | None = None,
     ) -> None:
+        """`weights` pick which queue a claim tries first, at random in those
+        proportions (``{"mail": 3, "reports": 1}``); `pool` ``"processes"``
+        runs every sync task in child processes; `max_jobs` and `max_memory`
+        (bytes of resident memory) stop the worker so a supervisor replaces it."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if weights and any(w < 1 for w in weights.values()):
+            raise ValueError("queue weights must be at least 1")
         self.app = app
         self.store = app.store
+        self.weights = dict(weights or {})
+        queues = list(queues or []) + [q for q in self.weights if q not in (queues or [])]
         self.queues = tuple(queues) if queues else app.queues()
         self.concurrency = concurrency
         self.burst = burst
         self.shutdown_timeout = shutdown_timeout
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.pool = pool
+        self.max_jobs = max_jobs
+        self.max_memory = max_memory
         self.lease = app.settings.lease
         self.info = WorkerInfo(
             id=f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}",
@@ -109,6 +158,13 @@ class Worker:
         self.stats = WorkerStats()
         self._executor = Executor(app)
         self._held: dict[str, JobRecord] = {}
+        self._attempts: dict[str, _Attempt] = {}
+        self._children = ChildPool()
+        self._scheduler = (
+            Scheduler(self.store, list(app.schedules.values()))
+            if app.schedules and not burst
+            else None
+        )
         self._running = 0
         self._async_tasks: set[asyncio.Task[None]] = set()
         self._cond = threading.Condition()
@@ -160,7 +216,7 @@ class Worker:
             # yet unseen by a store whose claim reads a snapshot (PostgreSQL).
             settled = not self._held
             try:
-                records = store.claim(self.queues, self.info.id, free, self.lease)
+                records = self._claim(free)
             except StoreError as exc:
                 trouble.wait(exc, self._stopping)
                 continue
@@ -179,6 +235,22 @@ class Worker:
                 store.wait(self.queues, self.poll_interval)
             except StoreError as exc:
                 trouble.wait(exc, self._stopping)
+
+    def _claim(self, free: int) -> list[JobRecord]:
+        if not self.weights:
+            return self.store.claim(self.queues, self.info.id, free, self.lease)
+        records: list[JobRecord] = []
+        for name in self._weighted_order():
+            records += self.store.claim([name], self.info.id, free - len(records), self.lease)
+            if len(records) >= free:
+                break
+        return records
+
+    def _weighted_order(self) -> list[str]:
+        """Queues in a random order where each comes first in proportion to
+        its weight (unweighted ones count 1)."""
+        keyed = [(random.random() ** (1 / self.weights.get(q, 1)), q) for q in self.queues]
+        return [q for _, q in sorted(keyed, reverse=True)]
 
     def _free_slots(self) -> int:
         """Attempts that may start now: at most `concurrency` run at once, and
@@ -215,8 +287,11 @@ class Worker:
         for record in records:
             prepared = self._executor.prepare(record)
             if isinstance(prepared, Outcome):
-                self._complete(prepared)
-            elif prepared.task.is_async:
+                self._complete(record.id, prepared)
+                continue
+            with self._cond:
+                self._attempts[record.id] = _Attempt(prepared.context())
+            if prepared.task.is_async:
                 async_jobs.append(prepared)
             else:
                 self._sync_jobs.put(prepared)
@@ -228,22 +303,113 @@ class Worker:
             task = self._loop.create_task(self._run_async(job))
             self._async_tasks.add(task)  # the loop keeps only weak references
             task.add_done_callback(self._async_tasks.discard)
+            attempt = self._attempts.get(job.record.id)
+            if attempt is not None:
+                attempt.async_task = task
+                if attempt.context.cancelled:  # cancelled before it was spawned
+                    task.cancel()
 
-    def _complete(self, outcome: Outcome) -> None:
-        if not self._closed:
+    def _complete(self, job_id: str, outcome: Outcome | None) -> None:
+        """An attempt ended: its outcome goes to the acker. None means there
+        is nothing to store (the store put the job back, or it was cancelled)
+        and the job is let go now."""
+        if outcome is not None and not self._closed:
             self._outcomes.put(outcome)
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+            return
         with self._cond:
             self._running -= 1
+            self._held.pop(job_id, None)
+            attempt = self._attempts.pop(job_id, None)
             self._cond.notify_all()
+        if attempt is not None and attempt.concurrency is not None:
+            self._release(attempt.concurrency)
 
     # -- executing -------------------------------------------------------
 
     def _sync_thread(self) -> None:
         while (job := self._sync_jobs.get()) is not None:
-            self._complete(self._executor.run_sync(job))
+            job_id = job.record.id
+            admitted, instead = self._admit(job)
+            if not admitted:
+                self._complete(job_id, instead)
+                continue
+            context = self._attempts[job_id].context
+            if self.pool == "processes" or job.task.default_options.process:
+                outcome = self._executor.run_in_child(job, context, self._children)
+            else:
+                outcome = self._executor.run_sync(job, context)
+            if outcome is None:
+                self.stats.stopped += 1
+            self._complete(job_id, outcome)
 
     async def _run_async(self, job: Prepared) -> None:
-        self._complete(await self._executor.run_async(job))
+        job_id = job.record.id
+        try:
+            admitted, instead = True, None
+            if job.task.limits is not None:
+                admitted, instead = await asyncio.to_thread(self._admit, job)
+            if not admitted:
+                self._complete(job_id, instead)
+                return
+            outcome: Outcome | None = await self._executor.run_async(
+                job, self._attempts[job_id].context
+            )
+        except asyncio.CancelledError:
+            if self._closed:
+                raise  # shutdown: the job was handed back already
+            self.stats.stopped += 1
+            outcome = None
+        self._complete(job_id, outcome)
+
+    def _admit(self, job: Prepared) -> tuple[bool, Outcome | None]:
+        """Whether the job may start now, and if not, the outcome to store
+        instead: None when the store put the job back (it is over a limit),
+        an `Outcome` when the check itself failed."""
+        limits = job.task.limits
+        if limits is None:
+            return True, None
+        record = job.record
+        try:
+            rate, concurrency = limits.for_job(job.args, job.kwargs)
+        except Exception as exc:  # the task's limit_key raised
+            return False, self._executor.failure(job, exc)
+        try:
+            admitted = self.store.admit(
+                Lease(record.id, record.attempt), rate=rate, concurrency=concurrency
+            )
+        except StoreError as exc:
+            log.warning("could not check the limits of job %s, handing it back: %s", record.id, exc)
+            return False, Outcome(record.id, record.attempt, JobState.QUEUED)
+        if not admitted:
+            self.stats.deferred += 1
+            return False, None
+        if concurrency is not None:
+            self._attempts[record.id].concurrency = concurrency
+        return True, None
+
+    def _release(self, limit: ConcurrencyLimit) -> None:
+        """Wake a job parked behind `limit`; if this fails, parked jobs still
+        come due after `PARK_SECONDS`."""
+        try:
+            self.store.release(limit)
+        except StoreError as exc:
+            log.warning("could not release a slot of %s: %s", limit.bucket, exc)
+
+    def _stop_attempts(self, job_ids: Sequence[str]) -> None:
+        """Jobs no longer running at our attempt (cancelled, or recovered):
+        stop what can be stopped; a sync thread sees `current_job().cancelled`."""
+        with self._cond:
+            attempts = [(job_id, self._attempts.get(job_id)) for job_id in job_ids]
+        for job_id, attempt in attempts:
+            if attempt is None or attempt.context.cancelled:
+                continue
+            log.info("job %s was cancelled or its lease lost: stopping its attempt", job_id)
+            attempt.context._cancel.set()
+            if attempt.async_task is not None:
+                self._loop.call_soon_threadsafe(attempt.async_task.cancel)
 
     def _loop_thread(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -283,7 +449,10 @@ class Worker:
     def _stored(self, batch: list[Outcome]) -> None:
         with self._cond:
             records = [self._held.pop(outcome.job_id, None) for outcome in batch]
+            attempts = [self._attempts.pop(outcome.job_id, None) for outcome in batch]
             self._cond.notify_all()
+        for limit in {a.concurrency for a in attempts if a is not None and a.concurrency}:
+            self._release(limit)
         for outcome, record in zip(batch, records, strict=True):
             self.stats.count(outcome)
             if outcome.state is JobState.SUCCEEDED or record is None:
@@ -300,11 +469,19 @@ class Worker:
                     "job %s (%s) attempt %d failed, retry in %.1fs: %s",
                     record.id, record.task, record.attempt, outcome.delay, detail,
                 )  # fmt: skip
+        if self.max_jobs is not None and self.stats.processed >= self.max_jobs:
+            self._recycle(f"ran {self.stats.processed} jobs (--max-jobs {self.max_jobs})")
+
+    def _recycle(self, why: str) -> None:
+        if not self.stats.recycled:
+            log.info("stopping to be replaced: %s", why)
+            self.stats.recycled = why
+            self._stopping.set()
 
     # -- upkeep ----------------------------------------------------------
 
     def _upkeep(self) -> None:
-        heartbeat_every = self.lease / 3
+        heartbeat_every = min(self.lease / 3, HEARTBEAT_EVERY)
         recover_every = max(0.5, min(5.0, self.lease / 4))
         prune_every = 60.0
         last_heartbeat = last_recover = last_prune = time.monotonic()
@@ -312,6 +489,8 @@ class Worker:
             if self._orphaned():
                 log.warning("supervisor process is gone: stopping")
                 self.stop()
+            if self.max_memory is not None and (used := resident_memory()) > self.max_memory:
+                self._recycle(f"uses {used >> 20} MiB (--max-memory {self.max_memory >> 20} MiB)")
             now = time.monotonic()
             due = {
                 "heartbeat": now - last_heartbeat >= heartbeat_every,
@@ -331,7 +510,8 @@ class Worker:
             if heartbeat:
                 with self._cond:
                     leases = [Lease(r.id, r.attempt) for r in self._held.values()]
-                self.store.heartbeat(self.info, leases, self.lease)
+                if lost := self.store.heartbeat(self.info, leases, self.lease):
+                    self._stop_attempts(lost)
             if recover and (moved := self.store.recover()):
                 log.warning("recovered %d job(s) whose worker stopped heartbeating", moved)
             if prune:
@@ -344,6 +524,25 @@ class Worker:
             return False
         self._upkeep_failing = False
         return True
+
+    def _periodic(self) -> None:
+        """Fire due ticks until the worker stops; a failing store is retried."""
+        scheduler = self._scheduler
+        assert scheduler is not None
+        trouble = _Trouble()
+        started = False
+        while not self._stopping.is_set():
+            try:
+                if not started:
+                    scheduler.start(time.time())
+                    started = True
+                for schedule, tick in scheduler.fire_due(time.time()):
+                    log.debug("fired %s for %s", schedule.name, tick)
+            except StoreError as exc:
+                trouble.wait(exc, self._stopping)
+                continue
+            trouble.clear()
+            self._stopping.wait(min(1.0, max(0.0, scheduler.next_tick() - time.time())))
 
     @staticmethod
     def _orphaned() -> bool:
@@ -360,6 +559,8 @@ class Worker:
             ("async", self._loop_thread),
         ]
         targets += [(f"sync-{n}", self._sync_thread) for n in range(self.concurrency)]
+        if self._scheduler is not None:
+            targets.append(("periodic", self._periodic))
         for name, target in targets:
             thread = threading.Thread(target=target, name=f"conveyor-{name}", daemon=True)
             thread.start()
@@ -396,6 +597,7 @@ class Worker:
                           len(left), exc)  # fmt: skip
         for _ in range(self.concurrency):
             self._sync_jobs.put(None)
+        self._children.close()
         self._loop.call_soon_threadsafe(self._cancel_async_tasks)
         loop_thread = next(t for t in self._threads if t.name == "conveyor-async")
         loop_thread.join(5.0)
@@ -435,6 +637,15 @@ class Worker:
                 signal.signal(sig, handler)
 
         return restore
+
+
+def resident_memory() -> int:
+    """Bytes of this process's resident memory now (Linux), else its peak."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class _Trouble:

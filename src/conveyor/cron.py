@@ -1,0 +1,161 @@
+"""Five-field cron expressions, evaluated in a time zone.
+
+Fields are minute, hour, day of month, month and day of week, each ``*``, a
+number, a range ``a-b``, a step ``*/n`` or ``a-b/n``, or a comma list of
+those; months and weekdays also take names (``jan``, ``mon``), Sunday is 0 or
+7, and ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, ``@yearly`` are
+shorthands. When both day fields are restricted, a day matching either one
+matches, as in every Unix cron.
+
+Daylight saving time, for a schedule in a zone that has it: a wall-clock time
+the spring change skips fires that much later (02:30 becomes 03:30), and a
+wall-clock time the autumn change repeats fires once, at its first occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+#: (name, lowest, highest, names) per field.
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {name: n + 1 for n, name in enumerate(_MONTHS)}),
+    ("day of week", 0, 7, {name: n for n, name in enumerate(_DAYS)}),
+)
+#: How far ahead a search gives up: an expression such as ``0 0 30 2 *``
+#: (30 February) never matches.
+_HORIZON = timedelta(days=366 * 5)
+
+
+def _parse_field(
+    text: str, name: str, low: int, high: int, names: dict[str, int]
+) -> frozenset[int]:
+    def value(token: str) -> int:
+        token = token.lower()
+        if token in names:
+            return names[token]
+        if not token.isdigit():
+            raise ValueError(f"cron {name}: {token!r} is not a number or a name")
+        number = int(token)
+        if not low <= number <= high:
+            raise ValueError(f"cron {name}: {number} is outside {low}-{high}")
+        return number
+
+    values: set[int] = set()
+    for part in text.split(","):
+        span, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) < 1:
+                raise ValueError(f"cron {name}: step {step_text!r} must be a positive number")
+            step = int(step_text)
+        if span == "*":
+            start, stop = low, high
+        elif "-" in span:
+            first, _, last = span.partition("-")
+            start, stop = value(first), value(last)
+            if start > stop:
+                raise ValueError(f"cron {name}: range {span!r} runs backwards")
+        else:
+            start = value(span)
+            stop = high if step_text else start
+        values.update(range(start, stop + 1, step))
+    return frozenset(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Cron:
+    """A parsed expression; `next_after` finds its fire times."""
+
+    expression: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday
+    any_day: bool  # day of month is "*"
+    any_weekday: bool  # day of week is "*"
+
+    @classmethod
+    def parse(cls, expression: str) -> Cron:
+        text = _ALIASES.get(expression.strip().lower(), expression)
+        parts = text.split()
+        if len(parts) != 5:
+            raise ValueError(
+                f"cron expression {expression!r} needs 5 fields "
+                "(minute hour day-of-month month day-of-week), or @daily and the like"
+            )
+        sets = [_parse_field(part, *spec) for part, spec in zip(parts, _FIELDS, strict=True)]
+        weekdays = frozenset(d % 7 for d in sets[4])
+        return cls(
+            expression, sets[0], sets[1], sets[2], sets[3], weekdays,
+            any_day=parts[2] == "*", any_weekday=parts[4] == "*",
+        )  # fmt: skip
+
+    def _day_matches(self, day: datetime) -> bool:
+        in_month = day.day in self.days
+        in_week = (day.isoweekday() % 7) in self.weekdays
+        if self.any_day or self.any_weekday:
+            return in_month and in_week
+        return in_month or in_week
+
+    def _next_wall(self, wall: datetime) -> datetime:
+        """The first matching wall-clock minute at or after naive `wall`."""
+        limit = wall + _HORIZON
+        while wall < limit:
+            if wall.month not in self.months:
+                wall = (wall.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0)
+            elif not self._day_matches(wall):
+                wall = (wall + timedelta(days=1)).replace(hour=0, minute=0)
+            elif wall.hour not in self.hours:
+                wall = (wall + timedelta(hours=1)).replace(minute=0)
+            elif wall.minute not in self.minutes:
+                wall += timedelta(minutes=1)
+            else:
+                return wall
+        raise ValueError(f"cron expression {self.expression!r} never matches")
+
+    def next_after(self, instant: float, zone: ZoneInfo) -> float:
+        """The first fire time strictly after `instant` (epoch seconds)."""
+        wall = datetime.fromtimestamp(instant, zone).replace(tzinfo=None, second=0, microsecond=0)
+        wall += timedelta(minutes=1)
+        while True:
+            wall = self._next_wall(wall)
+            # fold=0: a skipped time takes the offset before the change (so it
+            # fires later by the gap), a repeated time its first occurrence.
+            fire = wall.replace(tzinfo=zone, fold=0).astimezone(UTC).timestamp()
+            if fire > instant:
+                return fire
+            wall += timedelta(minutes=1)
+
+    def latest_at_or_before(self, instant: float, zone: ZoneInfo, after: float) -> float | None:
+        """The last fire time in ``(after, instant]``, or None if there is none."""
+        window = 60.0
+        while True:
+            start = max(instant - window, after)
+            try:
+                fire = self.next_after(start, zone)
+            except ValueError:
+                return None
+            if fire <= instant:
+                while (following := self.next_after(fire, zone)) <= instant:
+                    fire = following
+                return fire
+            if start == after or window > _HORIZON.total_seconds():
+                return None
+            window *= 2
