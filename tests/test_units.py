@@ -120,8 +120,11 @@ def test_active_states_are_the_rest_and_all_can_finish() -> None:
         assert reachable & FINISHED_STATES, f"{state} can never finish"
     assert TRANSITIONS[JobState.RUNNING] == {
         JobState.SUCCEEDED, JobState.SCHEDULED, JobState.QUEUED, JobState.DEAD,
+        JobState.CANCELLED,
     }  # fmt: skip
-    assert not can_transition(JobState.RUNNING, JobState.CANCELLED)
+    assert can_transition(JobState.RUNNING, JobState.CANCELLED)
+    with pytest.raises(ValueError, match="cannot end"):  # the canceller's edge only
+        Outcome("j", 1, JobState.CANCELLED)
     assert TRANSITIONS[JobState.SCHEDULED] == {JobState.QUEUED, JobState.CANCELLED}
     assert TRANSITIONS[JobState.QUEUED] == {JobState.RUNNING, JobState.CANCELLED}
 
@@ -136,7 +139,7 @@ def test_sources_of_inverts_the_table() -> None:
         sources = sources_of(target)
         assert set(sources) == {s for s in JobState if target in TRANSITIONS[s]}
         assert list(sources) == [s for s in JobState if s in sources]  # stable order
-    assert sources_of(JobState.CANCELLED) == (JobState.SCHEDULED, JobState.QUEUED)
+    assert sources_of(JobState.CANCELLED) == (JobState.SCHEDULED, JobState.QUEUED, JobState.RUNNING)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from conveyor import Conveyor, JobFailed, JobState
+from conveyor.job import Outcome
 from tests.helpers import Calls, get, new_job, wait_for
 
 
@@ -183,7 +184,9 @@ def test_cancel_a_scheduled_job(app: Conveyor) -> None:
     assert job.state is JobState.CANCELLED
 
 
-def test_cancel_of_a_finished_or_running_job_returns_false(app: Conveyor) -> None:
+def test_cancel_of_a_finished_job_returns_false_and_of_a_running_one_true(
+    app: Conveyor,
+) -> None:
     @app.task(max_attempts=1)
     def outcome(fail: bool) -> str:
         if fail:
@@ -202,14 +205,19 @@ def test_cancel_of_a_finished_or_running_job_returns_false(app: Conveyor) -> Non
     assert succeeded.cancel() is False
     assert dead.cancel() is False
     assert cancelled.cancel() is False
-    assert running.cancel() is False
     assert app.store.cancel("no-such-job") is False
+    assert running.cancel() is True
 
     assert succeeded.state is JobState.SUCCEEDED
     assert succeeded.result(timeout=5) == "done"
     assert dead.state is JobState.DEAD
     assert cancelled.state is JobState.CANCELLED
-    assert running.state is JobState.RUNNING
+    # The running attempt's late outcome is fenced out.
+    late = Outcome(running.id, claimed.attempt, JobState.SUCCEEDED, result='"done"')
+    assert app.store.finish([late]) == 0
+    record = running.record()
+    assert record.state is JobState.CANCELLED
+    assert record.lease_expires_at is None and record.worker is None
 
 
 def test_scheduled_jobs_become_due_in_priority_order(app: Conveyor) -> None:

@@ -21,9 +21,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from conveyor.errors import StoreError
 from conveyor.job import JobRecord, JobState, NewJob, Outcome
+from conveyor.stores._admission import decide
 from conveyor.stores._records import error_json, record_from_row
 from conveyor.stores._sql import migrations, query
-from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+from conveyor.stores.base import (
+    Capabilities,
+    ConcurrencyLimit,
+    Lease,
+    QueueStats,
+    RateLimit,
+    WorkerInfo,
+)
 
 _SQL = __name__
 _SYNCHRONOUS = {"off", "normal", "full", "extra"}
@@ -203,10 +211,12 @@ class SqliteStore:
             return []
         with self._write() as conn:
             now = time.time()
+            paused = {row["queue"] for row in conn.execute(query(_SQL, "paused"))}
             conn.execute(query(_SQL, "stage_due"), {"now": now})
             candidates = [
                 row
-                for name in queues
+                for name in dict.fromkeys(queues)
+                if name not in paused
                 for row in conn.execute(
                     query(_SQL, "claim_candidates"), {"queue": name, "limit": limit}
                 )
@@ -223,7 +233,9 @@ class SqliteStore:
         rows.sort(key=_claim_order)
         return [record_from_row(row) for row in rows]
 
-    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float
+    ) -> builtins.list[str]:
         with self._write() as conn:
             now = time.time()
             conn.execute(
@@ -238,13 +250,81 @@ class SqliteStore:
                     "now": now,
                 },
             )
-            conn.executemany(
-                query(_SQL, "extend_lease"),
-                [
-                    {"id": held.job_id, "attempt": held.attempt, "now": now, "lease": lease}
-                    for held in leases
-                ],
+            extend = query(_SQL, "extend_lease")
+            return [
+                held.job_id
+                for held in leases
+                if conn.execute(
+                    extend, {"id": held.job_id, "attempt": held.attempt, "now": now, "lease": lease}
+                ).rowcount
+                == 0
+            ]
+
+    def admit(
+        self,
+        lease: Lease,
+        *,
+        rate: RateLimit | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+    ) -> bool:
+        job = {"id": lease.job_id, "attempt": lease.attempt}
+        with self._write() as conn:
+            now = time.time()
+            if conn.execute(query(_SQL, "running_at"), job).fetchone() is None:
+                return False
+            full = False
+            if concurrency is not None:
+                on_bucket = {"bucket": concurrency.bucket, **job}
+                conn.execute(query(_SQL, "drop_stale_slots"), on_bucket)
+                holders = conn.execute(query(_SQL, "slot_holders"), on_bucket).fetchone()
+                full = not holders["mine"] and holders["held"] >= concurrency.limit
+            state: dict[str, Any] = {"next_admission": None, "reservation": None}
+            if rate is not None:
+                state = conn.execute(
+                    query(_SQL, "rate_state"), {"bucket": rate.bucket, **job}
+                ).fetchone()
+            decision = decide(
+                now,
+                concurrency_full=full,
+                rate_interval=None if rate is None else rate.interval,
+                next_admission=state["next_admission"],
+                reservation=state["reservation"],
             )
+            if rate is not None:
+                on_rate = {"bucket": rate.bucket, **job}
+                if decision.next_admission != state["next_admission"]:
+                    conn.execute(
+                        query(_SQL, "set_next_admission"),
+                        {**on_rate, "at": decision.next_admission},
+                    )
+                if decision.reservation is None:
+                    conn.execute(query(_SQL, "unreserve"), on_rate)
+                elif decision.reservation != state["reservation"]:
+                    conn.execute(query(_SQL, "reserve"), {**on_rate, "at": decision.reservation})
+            if not decision.admitted:
+                if decision.parked and concurrency is not None:
+                    conn.execute(query(_SQL, "park"), {"bucket": concurrency.bucket, **job})
+                conn.execute(query(_SQL, "put_back"), {"run_at": decision.run_at, **job})
+                return False
+            if concurrency is not None:
+                conn.execute(query(_SQL, "take_slot"), {"bucket": concurrency.bucket, **job})
+            return True
+
+    def release(self, limit: ConcurrencyLimit) -> int:
+        bucket = {"bucket": limit.bucket, "id": ""}
+        with self._write() as conn:
+            conn.execute(query(_SQL, "drop_stale_slots"), bucket)
+            held = conn.execute(query(_SQL, "slot_holders"), bucket).fetchone()["held"]
+            free = max(0, limit.limit - held)
+            woken = [
+                row["id"]
+                for row in conn.execute(
+                    query(_SQL, "wake_parked"),
+                    {"bucket": limit.bucket, "now": time.time(), "limit": free},
+                ).fetchall()
+            ]
+            conn.execute(query(_SQL, "unpark"), {"bucket": limit.bucket, "woken": json.dumps(woken)})
+            return len(woken)
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
@@ -258,6 +338,7 @@ class SqliteStore:
                         "id": outcome.job_id,
                         "attempt": outcome.attempt,
                         "state": outcome.state.value,
+                        "refund": outcome.refund,
                         "now": now,
                         "delay": outcome.delay,
                         "result": outcome.result,
@@ -356,6 +437,25 @@ class SqliteStore:
             cursor = conn.execute(query(_SQL, "cancel"), {"id": job_id, "now": time.time()})
             return cursor.rowcount == 1
 
+    def pause(self, queue: str) -> None:
+        with self._write() as conn:
+            conn.execute(query(_SQL, "pause"), {"queue": queue})
+
+    def resume(self, queue: str) -> None:
+        with self._write() as conn:
+            conn.execute(query(_SQL, "resume"), {"queue": queue})
+
+    def paused(self) -> builtins.set[str]:
+        return {row["queue"] for row in self._read("paused")}
+
+    def fired(self, schedules: Sequence[str]) -> dict[str, float]:
+        rows = self._read("fired", names=json.dumps(list(schedules)))
+        return {row["name"]: row["last_fire"] for row in rows}
+
+    def mark_fired(self, schedule: str, fire_at: float) -> None:
+        with self._write() as conn:
+            conn.execute(query(_SQL, "mark_fired"), {"name": schedule, "at": fire_at})
+
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         with self._write() as conn:
             now = time.time()
@@ -383,6 +483,8 @@ class SqliteStore:
                     "limit": -1 if limit is None else limit,
                 },
             )
+            if cursor.rowcount:
+                conn.execute(query(_SQL, "prune_limits"))
             return cursor.rowcount
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:

@@ -1,7 +1,7 @@
 -- Apply one attempt's outcome, fenced by the attempt number.
 UPDATE conveyor_jobs
 SET state = :state,
-    attempt = CASE WHEN :state = 'queued' THEN attempt - 1 ELSE attempt END,
+    attempt = CASE WHEN :refund THEN attempt - 1 ELSE attempt END,
     run_at = CASE
         WHEN :state = 'scheduled' THEN :now + :delay
         WHEN :state = 'queued' THEN :now
