@@ -323,7 +323,8 @@ class SqliteStore:
                     {"bucket": limit.bucket, "now": time.time(), "limit": free},
                 ).fetchall()
             ]
-            conn.execute(query(_SQL, "unpark"), {"bucket": limit.bucket, "woken": json.dumps(woken)})
+            unpark = {"bucket": limit.bucket, "woken": json.dumps(woken)}
+            conn.execute(query(_SQL, "unpark"), unpark)
             return len(woken)
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
