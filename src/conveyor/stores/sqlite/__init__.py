@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from conveyor.errors import StoreError
 from conveyor.job import JobRecord, JobState, NewJob, Outcome
-from conveyor.stores._admission import decide
+from conveyor.stores._admission import Run, admit_with, release_with
 from conveyor.stores._records import error_json, record_from_row
 from conveyor.stores._sql import migrations, query
 from conveyor.stores.base import (
@@ -43,6 +43,15 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 
 def _claim_order(row: dict[str, Any]) -> tuple[int, float, int]:
     return (-row["priority"], row["run_at"], row["seq"])
+
+
+def _runner(conn: sqlite3.Connection) -> Run:
+    """Named statements on `conn`, for the shared admission steps."""
+
+    def run(name: str, params: Any) -> builtins.list[dict[str, Any]]:
+        return conn.execute(query(_SQL, name), params).fetchall()
+
+    return run
 
 
 def path_from_url(url: str) -> str:
@@ -267,65 +276,12 @@ class SqliteStore:
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
     ) -> bool:
-        job = {"id": lease.job_id, "attempt": lease.attempt}
         with self._write() as conn:
-            now = time.time()
-            if conn.execute(query(_SQL, "running_at"), job).fetchone() is None:
-                return False
-            full = False
-            if concurrency is not None:
-                on_bucket = {"bucket": concurrency.bucket, **job}
-                conn.execute(query(_SQL, "drop_stale_slots"), on_bucket)
-                holders = conn.execute(query(_SQL, "slot_holders"), on_bucket).fetchone()
-                full = not holders["mine"] and holders["held"] >= concurrency.limit
-            state: dict[str, Any] = {"next_admission": None, "reservation": None}
-            if rate is not None:
-                state = conn.execute(
-                    query(_SQL, "rate_state"), {"bucket": rate.bucket, **job}
-                ).fetchone()
-            decision = decide(
-                now,
-                concurrency_full=full,
-                rate_interval=None if rate is None else rate.interval,
-                next_admission=state["next_admission"],
-                reservation=state["reservation"],
-            )
-            if rate is not None:
-                on_rate = {"bucket": rate.bucket, **job}
-                if decision.next_admission != state["next_admission"]:
-                    conn.execute(
-                        query(_SQL, "set_next_admission"),
-                        {**on_rate, "at": decision.next_admission},
-                    )
-                if decision.reservation is None:
-                    conn.execute(query(_SQL, "unreserve"), on_rate)
-                elif decision.reservation != state["reservation"]:
-                    conn.execute(query(_SQL, "reserve"), {**on_rate, "at": decision.reservation})
-            if not decision.admitted:
-                if decision.parked and concurrency is not None:
-                    conn.execute(query(_SQL, "park"), {"bucket": concurrency.bucket, **job})
-                conn.execute(query(_SQL, "put_back"), {"run_at": decision.run_at, **job})
-                return False
-            if concurrency is not None:
-                conn.execute(query(_SQL, "take_slot"), {"bucket": concurrency.bucket, **job})
-            return True
+            return admit_with(_runner(conn), time.time(), lease, rate, concurrency)
 
     def release(self, limit: ConcurrencyLimit) -> int:
-        bucket = {"bucket": limit.bucket, "id": ""}
         with self._write() as conn:
-            conn.execute(query(_SQL, "drop_stale_slots"), bucket)
-            held = conn.execute(query(_SQL, "slot_holders"), bucket).fetchone()["held"]
-            free = max(0, limit.limit - held)
-            woken = [
-                row["id"]
-                for row in conn.execute(
-                    query(_SQL, "wake_parked"),
-                    {"bucket": limit.bucket, "now": time.time(), "limit": free},
-                ).fetchall()
-            ]
-            unpark = {"bucket": limit.bucket, "woken": json.dumps(woken)}
-            conn.execute(query(_SQL, "unpark"), unpark)
-            return len(woken)
+            return release_with(_runner(conn), time.time(), limit)
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
