@@ -124,11 +124,14 @@ local function flush()
     end
   end
   for queue, n in pairs(woken) do
-    local tokens = {}
-    for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
+    -- Read first: while no worker is idle the list stays full, and one read
+    -- costs a script less than a push and a trim (writes are replicated).
     local key = queue_key(queue, 'wake')
-    if redis.call('LPUSH', key, unpack(tokens)) > WAKE_MAX then
-      redis.call('LTRIM', key, 0, WAKE_MAX - 1)
+    local room = WAKE_MAX - redis.call('LLEN', key)
+    if room > 0 then
+      local tokens = {}
+      for i = 1, math.min(n, room) do tokens[i] = '1' end
+      redis.call('LPUSH', key, unpack(tokens))
     end
   end
 end

@@ -18,7 +18,17 @@ local nowf = fmt(now)
 -- Decide everything before writing anything: a script that fails part way
 -- keeps its earlier writes. A plan is the index of the job inserted for this
 -- one, or the id of a stored job to return instead.
-local plan, by_id, by_key = {}, {}, {}
+local plan, by_id, by_key, job_keys = {}, {}, {}, {}
+for j = 1, n do job_keys[j] = job_key(ARGV[(j - 1) * FIELDS + 1]) end
+-- Whether any id is stored already (a batch sent again): one EXISTS over the
+-- batch spares one per job in the usual case, where none is.
+local resent = false
+for i = 1, n, CHUNK do
+  if redis.call('EXISTS', unpack(job_keys, i, math.min(i + CHUNK - 1, n))) > 0 then
+    resent = true
+    break
+  end
+end
 local inserting = 0
 for j = 1, n do
   local b = (j - 1) * FIELDS
@@ -26,7 +36,7 @@ for j = 1, n do
   local same = by_id[id] or (key and by_key[key])
   if same then
     plan[j] = same
-  elseif redis.call('EXISTS', job_key(id)) == 1 then
+  elseif resent and redis.call('EXISTS', job_keys[j]) == 1 then
     plan[j] = id  -- already stored: this is a retried enqueue
   else
     local holder = key and key_holder(key)
@@ -39,6 +49,11 @@ for j = 1, n do
       inserting = inserting + 1
     end
   end
+end
+
+-- One job writes its sorted sets at once; a batch gathers them (flush()).
+local function zadd(key, score, member)
+  if n == 1 then redis.call('ZADD', key, score, member) else later('ZADD', key, score, member) end
 end
 
 local seq = 0
@@ -71,13 +86,13 @@ for j = 1, n do
       fields[#fields + 1] = key
       redis.call('HSET', UNIQUE, key, id)
     end
-    redis.call('HSET', job_key(id), unpack(fields))
-    later('ZADD', queue_key(queue, 'jobs'), seqf, id)
+    redis.call('HSET', job_keys[j], unpack(fields))
+    zadd(queue_key(queue, 'jobs'), seqf, id)
     if state == 'scheduled' then
-      later('ZADD', queue_key(queue, 'scheduled'), run_atf, id)
-      later('ZADD', SCHEDULED, run_atf, id)
+      zadd(queue_key(queue, 'scheduled'), run_atf, id)
+      zadd(SCHEDULED, run_atf, id)
     else
-      later('ZADD', queue_key(queue, 'ready'), ready_score(priority), member)
+      zadd(queue_key(queue, 'ready'), ready_score(priority), member)
     end
     queues[queue] = true
     -- Also for scheduled jobs: a blocked worker recomputes the next due time.
