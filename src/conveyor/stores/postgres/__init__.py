@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 from psycopg.abc import Buffer
-from psycopg.adapt import Loader
+from psycopg.adapt import AdaptersMap, Loader
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import RowMaker, no_result
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -62,6 +62,8 @@ _KEY_RETRIES = 5
 #: 2000-01-01 in Unix time: binary timestamps count microseconds from it.
 _PG_EPOCH = 946_684_800.0
 _micros = struct.Struct(">q").unpack
+#: The states in which a job holds its unique key.
+_ACTIVE = frozenset({"scheduled", "queued", "running"})
 
 
 def _sql(name: str) -> str:
@@ -77,6 +79,21 @@ class _EpochLoader(Loader):
     def load(self, data: Buffer) -> float:
         micros: int = _micros(data)[0]
         return _PG_EPOCH + micros / 1_000_000
+
+
+class _ErrorsLoader(Loader):
+    """Binary ``jsonb`` (the ``errors`` column) to its JSON text, undecoded:
+    `parse_errors` decodes it, and skips the common ``[]`` without a parse."""
+
+    format = pq.Format.BINARY
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data[1:]).decode()  # after the format version byte
+
+
+def _register_loaders(adapters: AdaptersMap) -> None:
+    adapters.register_loader("timestamptz", _EpochLoader)
+    adapters.register_loader("jsonb", _ErrorsLoader)
 
 
 #: Column names by the raw names a result reports: every statement returns
@@ -103,11 +120,11 @@ def _dict_rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
 
 def _cursor(conn: Connection, *, callers: bool = False) -> psycopg.Cursor[Row]:
     """Rows as dicts, in binary, times as epoch seconds. The store's own
-    connections have the time loader already; on the caller's connection it
+    connections have the loaders already; on the caller's connection it
     is set on the cursor only, as the connection is not ours to change."""
     cursor = conn.cursor(row_factory=_dict_rows, binary=True)
     if callers:
-        cursor.adapters.register_loader("timestamptz", _EpochLoader)
+        _register_loaders(cursor.adapters)
     return cursor
 
 
@@ -128,6 +145,10 @@ def _quiet(conn: Connection) -> bool:
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     return not poller.poll(0)
+
+
+def _active(row: Row) -> bool:
+    return row["state"] in _ACTIVE
 
 
 def _claim_order(row: Row) -> tuple[int, float, int]:
@@ -335,17 +356,23 @@ class PostgresStore:
     def _insert(
         self, conn: Connection, jobs: Sequence[NewJob], *, own: bool
     ) -> builtins.list[JobRecord]:
-        """One statement inserts and NOTIFYs. On the caller's connection it is
-        part of the caller's transaction, neither committed nor rolled back
-        here (PostgreSQL delivers the NOTIFY at its commit, or never)."""
+        """One statement inserts and NOTIFYs (one job: plain parameters, a
+        batch: arrays). A job whose id is stored already gets that stored
+        record back, so a batch whose reply was lost can be sent again. On the
+        caller's connection it is part of the caller's transaction, neither
+        committed nor rolled back here (PostgreSQL delivers the NOTIFY at its
+        commit, or never)."""
         found: dict[str, Row] = {}
         pending = list(jobs)
         for _ in range(_KEY_RETRIES):
             if not pending:
                 break
             cursor = _cursor(conn, callers=not own)
-            rows = cursor.execute(_sql("insert_jobs"), _insert_params(pending)).fetchall()
-            pending = _settle(pending, rows, found)
+            if len(pending) == 1:
+                cursor.execute(_sql("insert_job"), _insert_one_params(pending[0]))
+            else:
+                cursor.execute(_sql("insert_jobs"), _insert_params(pending))
+            pending = _settle(pending, cursor.fetchall(), found)
         if pending:
             raise StoreError(f"jobs with key {pending[0].key!r} keep racing: try again")
         return [record_from_row(found[job.id]) for job in jobs]
@@ -544,7 +571,7 @@ class PostgresStore:
 
 
 def _configure(conn: Connection) -> None:
-    conn.adapters.register_loader("timestamptz", _EpochLoader)
+    _register_loaders(conn.adapters)
     conn.execute(_sql("configure_session"))
 
 
@@ -556,6 +583,21 @@ def _quiet_pool_logging() -> None:
     logger = logging.getLogger("psycopg.pool")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.ERROR)
+
+
+def _insert_one_params(job: NewJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "task": job.task,
+        "queue": job.queue,
+        "payload": job.payload,
+        "priority": job.priority,
+        "max_attempts": job.max_attempts,
+        "timeout": None if job.timeout is None else float(job.timeout),
+        "key": job.key,
+        "at": None if job.at is None else float(job.at),
+        "delay": float(job.delay),
+    }
 
 
 def _insert_params(jobs: Sequence[NewJob]) -> dict[str, builtins.list[Any]]:
@@ -576,9 +618,10 @@ def _insert_params(jobs: Sequence[NewJob]) -> dict[str, builtins.list[Any]]:
 def _settle(
     jobs: builtins.list[NewJob], rows: builtins.list[Row], found: dict[str, Row]
 ) -> builtins.list[NewJob]:
-    """Record in `found` the row each job stands for: its own, once inserted,
-    or the active job holding its key. Returns the jobs with neither (their
-    key's holder finished while the insert ran): the caller inserts them again."""
+    """Record in `found` the row each job stands for: its own (inserted now,
+    or stored before under its id), or the active job holding its key. Returns
+    the jobs with none (their key's holder finished, or a row with their id
+    committed, while the insert ran): the caller inserts them again."""
     ids = {job.id for job in jobs}
     holders: dict[str, Row] = {}
     for row in rows:
@@ -586,8 +629,11 @@ def _settle(
             found[row["id"]] = row
         elif row["key"] is not None:
             holders.setdefault(row["key"], row)
-    # A job inserted now holds its key, whatever the snapshot showed.
-    holders.update({row["key"]: row for row in rows if row["id"] in ids and row["key"]})
+    # A job of this batch that is active holds its key, whatever the snapshot
+    # showed (one stored before under its id may have finished: it holds none).
+    holders.update(
+        {row["key"]: row for row in rows if row["id"] in ids and row["key"] and _active(row)}
+    )
     unsettled = []
     for job in jobs:
         if job.id in found:

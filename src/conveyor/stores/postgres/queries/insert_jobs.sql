@@ -1,7 +1,9 @@
--- Insert a batch in input order (so `seq` follows it); a job whose key an
--- active job holds, or an earlier job of the batch took, is skipped. The
--- active jobs already holding the batch's keys come back beside the inserted
--- ones (this statement's snapshot does not see its own inserts).
+-- Insert a batch in input order (so `seq` follows it). A job whose id is
+-- already stored is skipped and that stored job comes back in its place (a
+-- batch whose reply was lost can be sent again); a job whose key an active
+-- job holds, or an earlier job of the batch took, is skipped and the holder
+-- comes back. This statement's snapshot does not see its own inserts, and the
+-- stored rows are looked up only for the jobs not inserted: usually none.
 --
 -- Each job's queue is notified: a hint for waiting workers, which PostgreSQL
 -- delivers at commit (never on rollback) and once per queue. A queue name
@@ -26,11 +28,15 @@ WITH batch AS (
            priority, max_attempts, run_at, statement_timestamp(), timeout, key
     FROM batch
     ORDER BY n
-    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
-    DO NOTHING
+    -- Every unique index arbitrates: the id's and the active key's.
+    ON CONFLICT DO NOTHING
     RETURNING *
+), skipped AS (
+    SELECT id, key FROM batch WHERE NOT EXISTS (SELECT FROM inserted WHERE inserted.id = batch.id)
 )
 SELECT * FROM inserted
 UNION ALL
+SELECT * FROM conveyor_jobs WHERE id IN (SELECT id FROM skipped)
+UNION ALL
 SELECT * FROM conveyor_jobs
-WHERE key IN (SELECT key FROM batch) AND state IN ('scheduled', 'queued', 'running')
+WHERE key IN (SELECT key FROM skipped) AND state IN ('scheduled', 'queued', 'running')

@@ -1,5 +1,7 @@
--- Shared by every script: the store prepends this file to each one, with
--- its hash tag and the record's fields written in.
+-- Shared by every script: the store prepends to each one the definitions
+-- of this file it uses (a script runs all of them on every call), with its
+-- hash tag and the record's fields written in. Each top-level `local`
+-- starts a definition, with the comment lines just above it.
 --
 -- Every key starts with the store's hash tag, so the keys a script builds
 -- from the ids and queue names it reads lie in the slot of the store-wide
@@ -17,8 +19,7 @@ local SCHEDULED = TAG .. ':scheduled'
 local WORKERS = TAG .. ':workers'
 local SEEN = TAG .. ':workers:seen'
 
--- The job hash fields of a record, in JobRecord order, and their positions.
-local COLUMNS = {__COLUMNS__}
+-- The positions of a record's fields in what read() returns.
 local COL = {__POSITIONS__}
 
 local ACTIVE = {scheduled = true, queued = true, running = true}
@@ -61,7 +62,8 @@ local function rank(run_at, seq, id)
 end
 local function rank_id(member) return string.sub(member, 33) end
 
-local function read(id) return redis.call('HMGET', job_key(id), unpack(COLUMNS)) end
+-- A job's record: its hash fields in JobRecord order (false: absent).
+local function read(id) return redis.call('HMGET', job_key(id), __COLUMNS__) end
 
 -- Write fields of a job hash: {name, value, ...}; false removes the field.
 local function update(key, fields)
@@ -122,11 +124,14 @@ local function flush()
     end
   end
   for queue, n in pairs(woken) do
-    local tokens = {}
-    for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
+    -- Read first: while no worker is idle the list stays full, and one read
+    -- costs a script less than a push and a trim (writes are replicated).
     local key = queue_key(queue, 'wake')
-    if redis.call('LPUSH', key, unpack(tokens)) > WAKE_MAX then
-      redis.call('LTRIM', key, 0, WAKE_MAX - 1)
+    local room = WAKE_MAX - redis.call('LLEN', key)
+    if room > 0 then
+      local tokens = {}
+      for i = 1, math.min(n, room) do tokens[i] = '1' end
+      redis.call('LPUSH', key, unpack(tokens))
     end
   end
 end

@@ -66,7 +66,7 @@ local state, attempt, started, lease_at, owner =
 for _, member in ipairs(members) do
   local id = rank_id(member)
   local key = job_key(id)
-  local job = redis.call('HMGET', key, unpack(COLUMNS))
+  local job = read(id)
   if job[state] == 'queued' then
     local next_attempt = tostring(tonumber(job[attempt]) + 1)
     redis.call('HSET', key, 'state', 'running', 'attempt', next_attempt, 'started_at', nowf,

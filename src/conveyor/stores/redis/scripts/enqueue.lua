@@ -3,9 +3,12 @@
 -- KEYS: seq, queues, keys, scheduled
 -- ARGV: 10 per job: id, task, queue, payload, priority, max_attempts,
 --       timeout ('' for none), key (optional), delay, at ('' for none)
--- Returns per job {index, state, run_at, created_at} when the job at that
--- 1-based index was inserted for it, else the stored record of the job
--- returned in its place.
+-- Returns {created_at, one entry per job}, an entry being
+--   ''                 a job inserted now, queued at created_at (the usual case),
+--   'q' or 's' .. run_at a job inserted now, queued or scheduled at run_at,
+--   an index           the job at that 1-based index was inserted for this one,
+--   a record           the stored job returned in its place.
+-- Short entries because the caller rebuilds the records it sent.
 
 local FIELDS = 10
 local n = #ARGV / FIELDS
@@ -15,7 +18,17 @@ local nowf = fmt(now)
 -- Decide everything before writing anything: a script that fails part way
 -- keeps its earlier writes. A plan is the index of the job inserted for this
 -- one, or the id of a stored job to return instead.
-local plan, by_id, by_key = {}, {}, {}
+local plan, by_id, by_key, job_keys = {}, {}, {}, {}
+for j = 1, n do job_keys[j] = job_key(ARGV[(j - 1) * FIELDS + 1]) end
+-- Whether any id is stored already (a batch sent again): one EXISTS over the
+-- batch spares one per job in the usual case, where none is.
+local resent = false
+for i = 1, n, CHUNK do
+  if redis.call('EXISTS', unpack(job_keys, i, math.min(i + CHUNK - 1, n))) > 0 then
+    resent = true
+    break
+  end
+end
 local inserting = 0
 for j = 1, n do
   local b = (j - 1) * FIELDS
@@ -23,7 +36,7 @@ for j = 1, n do
   local same = by_id[id] or (key and by_key[key])
   if same then
     plan[j] = same
-  elseif redis.call('EXISTS', job_key(id)) == 1 then
+  elseif resent and redis.call('EXISTS', job_keys[j]) == 1 then
     plan[j] = id  -- already stored: this is a retried enqueue
   else
     local holder = key and key_holder(key)
@@ -38,9 +51,14 @@ for j = 1, n do
   end
 end
 
+-- One job writes its sorted sets at once; a batch gathers them (flush()).
+local function zadd(key, score, member)
+  if n == 1 then redis.call('ZADD', key, score, member) else later('ZADD', key, score, member) end
+end
+
 local seq = 0
 if inserting > 0 then seq = redis.call('INCRBY', SEQ, inserting) - inserting end
-local out, queues = {}, {}
+local out, queues = {nowf}, {}
 for j = 1, n do
   local p = plan[j]
   if p == j then
@@ -52,12 +70,12 @@ for j = 1, n do
     local state = 'queued'
     if run_at > now then state = 'scheduled' end
     seq = seq + 1
-    local member = rank(run_at, seq, id)
+    local member, seqf, run_atf = rank(run_at, seq, id), int(seq), nowf
+    if run_at ~= now then run_atf = fmt(run_at) end
     local fields = {
       'id', id, 'task', ARGV[b + 2], 'queue', queue, 'payload', ARGV[b + 4],
       'state', state, 'priority', priority, 'attempt', '0', 'max_attempts', ARGV[b + 6],
-      'run_at', fmt(run_at), 'created_at', nowf, 'errors', '[]',
-      'seq', int(seq), 'rank', member,
+      'run_at', run_atf, 'created_at', nowf, 'seq', seqf, 'rank', member,
     }
     if timeout ~= '' then
       fields[#fields + 1] = 'timeout'
@@ -68,22 +86,26 @@ for j = 1, n do
       fields[#fields + 1] = key
       redis.call('HSET', UNIQUE, key, id)
     end
-    redis.call('HSET', job_key(id), unpack(fields))
-    later('ZADD', queue_key(queue, 'jobs'), int(seq), id)
+    redis.call('HSET', job_keys[j], unpack(fields))
+    zadd(queue_key(queue, 'jobs'), seqf, id)
     if state == 'scheduled' then
-      later('ZADD', queue_key(queue, 'scheduled'), fmt(run_at), id)
-      later('ZADD', SCHEDULED, fmt(run_at), id)
+      zadd(queue_key(queue, 'scheduled'), run_atf, id)
+      zadd(SCHEDULED, run_atf, id)
     else
-      later('ZADD', queue_key(queue, 'ready'), ready_score(priority), member)
+      zadd(queue_key(queue, 'ready'), ready_score(priority), member)
     end
     queues[queue] = true
     -- Also for scheduled jobs: a blocked worker recomputes the next due time.
     wake(queue)
-    out[j] = {j, state, fmt(run_at), nowf}
+    if run_at == now then
+      out[j + 1] = ''
+    else
+      out[j + 1] = string.sub(state, 1, 1) .. run_atf
+    end
   elseif type(p) == 'number' then
-    out[j] = out[p]
+    out[j + 1] = p
   else
-    out[j] = read(p)
+    out[j + 1] = read(p)
   end
 end
 
