@@ -3,7 +3,9 @@
 Each child is a whole ``conveyor worker`` process with its own store
 connections, so one child's crash (or a SIGKILL) costs only its own leases,
 which the others recover. The parent forwards SIGTERM and SIGINT; a child that
-exits with status 0 (burst mode, or a clean stop) is not restarted.
+exits with status 0 (burst mode, or a clean stop) is not restarted, and one
+that exits with `RECYCLE_STATUS` (it reached ``--max-jobs`` or
+``--max-memory``) is replaced at once: it asked to be, so it is no crash.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from conveyor.worker._worker import RECYCLE_STATUS, SUPERVISOR_ENV
+
 log = logging.getLogger("conveyor.supervisor")
 
 #: A child that dies sooner than this after its start counts as crash-looping.
@@ -24,8 +28,6 @@ QUICK_DEATH = 5.0
 
 
 def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
-    from conveyor.worker._worker import SUPERVISOR_ENV
-
     return subprocess.Popen(list(command), env={**os.environ, SUPERVISOR_ENV: str(os.getpid())})
 
 
@@ -64,6 +66,14 @@ def supervise(command: Sequence[str], processes: int, *, shutdown_timeout: float
                     continue
                 del children[slot]
                 if code == 0 or signals_seen:
+                    continue
+                if code == RECYCLE_STATUS:
+                    log.info(
+                        "worker process %d asked to be replaced (exit status %d); "
+                        "starting a new one",
+                        child.process.pid, code,
+                    )  # fmt: skip
+                    children[slot] = _Child(slot, _spawn(command))
                     continue
                 lived = time.monotonic() - child.started
                 quick_deaths = quick_deaths + 1 if lived < QUICK_DEATH else 0
