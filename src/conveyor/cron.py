@@ -159,3 +159,87 @@ class Cron:
             if start == after or window > _HORIZON.total_seconds():
                 return None
             window *= 2
+
+
+def describe(cron: Cron) -> str | None:
+    """Common shapes in words (``every 5 minutes``, ``at 03:00 every day``,
+    ``at 09:00 on Mon-Fri``); None when words would be longer than the expression."""
+    when = _time_words(sorted(cron.minutes), sorted(cron.hours))
+    if when is None:
+        return None
+    frequent = when.startswith("every")
+    if len(cron.months) == 1 and len(cron.days) == 1 and cron.any_weekday:
+        [month], [day] = cron.months, cron.days
+        return f"{when} on {_MONTHS[month - 1].capitalize()} {day}"
+    days = _day_words(cron)
+    if days is None:
+        return None
+    if not days and not frequent:
+        days = "every day"
+    months = "" if len(cron.months) == 12 else _list_words(sorted(cron.months), _MONTHS)
+    if months is None:
+        return None
+    return " ".join(filter(None, [when, days, f"in {months}" if months else ""]))
+
+
+def _time_words(minutes: list[int], hours: list[int]) -> str | None:
+    every_hour = len(hours) == 24
+    minute_step = _step(minutes, 0, 60)
+    if every_hour and minute_step == 1:
+        return "every minute"
+    if every_hour and minute_step:
+        return f"every {minute_step} minutes"
+    if len(minutes) == 1:
+        at = f":{minutes[0]:02d}"
+        if every_hour:
+            return "every hour" if minutes[0] == 0 else f"every hour at {at}"
+        hour_step = _step(hours, 0, 24)
+        if hour_step:
+            return f"every {hour_step} hours" + (f" at {at}" if minutes[0] else "")
+    if len(minutes) * len(hours) <= 4:
+        times = [f"{h:02d}:{m:02d}" for h in hours for m in minutes]
+        return "at " + _and(times)
+    return None
+
+
+def _day_words(cron: Cron) -> str | None:
+    """``""`` for any day; None for a mix too long to say."""
+    if cron.any_day and cron.any_weekday:
+        return ""
+    parts = []
+    if not cron.any_weekday:
+        weekdays = sorted(cron.weekdays)
+        if len(weekdays) < 7:
+            named = _list_words(weekdays, [d.capitalize() for d in _DAYS], offset=0)
+            if named is None:
+                return None
+            parts.append(f"on {named}")
+    if not cron.any_day:
+        days = sorted(cron.days)
+        if len(days) > 4:
+            return None
+        plural = "s" if len(days) > 1 else ""
+        parts.append(f"on day{plural} {_and([str(d) for d in days])} of the month")
+    return " or ".join(parts)
+
+
+def _list_words(values: list[int], names: list[str], offset: int = 1) -> str | None:
+    """``Mon-Fri`` for a run of three or more, else ``Mon, Wed and Fri``."""
+    words = [names[v - offset].capitalize() for v in values]
+    if len(values) >= 3 and values == list(range(values[0], values[-1] + 1)):
+        return f"{words[0]}-{words[-1]}"
+    return _and(words) if len(words) <= 4 else None
+
+
+def _step(values: list[int], low: int, size: int) -> int | None:
+    """n when `values` is exactly every n-th value from `low` (n dividing `size`)."""
+    if len(values) < 2 or values[0] != low:
+        return None
+    step = values[1] - values[0]
+    if size % step or values != list(range(low, low + size, step)):
+        return None
+    return step
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from conveyor._ids import encode_bytes, encode_time
 from conveyor.cron import Cron
+from conveyor.cron import describe as describe_cron
 from conveyor.job import NewJob
 
 if TYPE_CHECKING:
@@ -70,9 +71,15 @@ class Schedule:
         return self.task.name
 
     def describe(self) -> str:
+        """The schedule in words for `conveyor cron list` (the zone is shown apart)."""
         if self.cron is not None:
-            return f"cron {self.cron.expression!r} ({self.zone.key})"
+            return describe_cron(self.cron) or f"cron {self.cron.expression}"
         return f"every {_seconds_in_words(self.every or 0.0)}"
+
+    @property
+    def expression(self) -> str:
+        """As written: the cron expression, or ``every=<seconds>``."""
+        return self.cron.expression if self.cron is not None else f"every={self.every:g}"
 
     def next_after(self, instant: float) -> float:
         if self.cron is not None:
