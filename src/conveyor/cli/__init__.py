@@ -1,4 +1,4 @@
-"""The ``conveyor`` command line: workers, status, jobs, enqueue and the demo.
+"""The ``conveyor`` command line: workers, status, jobs, queues, cron, enqueue and the demo.
 
 Every command takes the app as ``module:attribute``, the way the worker
 imports it, so what the CLI sees is exactly what the workers run.
@@ -10,10 +10,12 @@ import click
 
 from conveyor import __version__
 from conveyor.cli._errors import CliError, Group
+from conveyor.cli.cron import cron
 from conveyor.cli.demo import demo
 from conveyor.cli.enqueue import enqueue
 from conveyor.cli.jobs import jobs
 from conveyor.cli.migrate import migrate
+from conveyor.cli.queues import queues
 from conveyor.cli.status import status
 from conveyor.cli.worker import worker
 
@@ -30,7 +32,7 @@ def cli() -> None:
     """
 
 
-for command in (worker, status, jobs, enqueue, migrate, demo):
+for command in (worker, status, jobs, queues, cron, enqueue, migrate, demo):
     cli.add_command(command)
 
 

@@ -58,3 +58,10 @@ def when(timestamp: float | None) -> str:
 
 def styled_state(state: JobState) -> str:
     return f"[{STATE_STYLE[state]}]{state.value}[/]"
+
+
+def moment(timestamp: float, now: float | None = None) -> str:
+    """A local time to the second with its zone and age, for tables:
+    ``2025-03-01 03:00:00 CET (in 4m 10s)``."""
+    local = datetime.fromtimestamp(timestamp).astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({age(timestamp, now)})"

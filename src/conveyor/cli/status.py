@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.app import Conveyor
@@ -28,12 +29,14 @@ class Snapshot:
     workers: list[WorkerInfo]
     worker_ttl: float
     taken_at: float
+    #: Queues no worker claims from until resumed (`conveyor queues pause`).
+    paused: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "url": self.url,
             "taken_at": self.taken_at,
-            "queues": [_queue_json(q) for q in self.queues],
+            "queues": [{**_queue_json(q), "paused": q.queue in self.paused} for q in self.queues],
             "totals": _queue_json(self.totals),
             "workers": [
                 {
@@ -61,10 +64,12 @@ def _queue_json(stats: QueueStats) -> dict[str, Any]:
 
 
 def snapshot(app: Conveyor) -> Snapshot:
-    """Read the figures; queues of the app's tasks show even before they hold a job."""
+    """Read the figures; queues of the app's tasks, and paused queues, show even
+    before they hold a job."""
     store = app.store
+    paused = frozenset(store.paused())
     by_name = {stats.queue: stats for stats in store.counts()}
-    for name in app.queues():
+    for name in (*app.queues(), *paused):
         by_name.setdefault(name, QueueStats(queue=name))
     queues = [by_name[name] for name in sorted(by_name)]
     totals = QueueStats(
@@ -81,6 +86,7 @@ def snapshot(app: Conveyor) -> Snapshot:
         workers=store.workers(ttl=ttl),
         worker_ttl=ttl,
         taken_at=time.time(),
+        paused=paused,
     )
 
 
@@ -99,9 +105,17 @@ def queue_table(snap: Snapshot) -> Table:
     for stats in snap.queues:
         cells = [_count(stats.counts.get(state, 0), STATE_STYLE[state]) for state in JobState]
         table.add_row(
-            stats.queue, *cells, _wait(stats.oldest_wait), str(stats.finished_last_minute)
+            queue_name(stats.queue, snap.paused),
+            *cells,
+            _wait(stats.oldest_wait),
+            str(stats.finished_last_minute),
         )
     return table
+
+
+def queue_name(name: str, paused: frozenset[str]) -> str:
+    """The name, marked when the queue is paused: its jobs wait on purpose."""
+    return f"{escape(name)} [yellow](paused)[/]" if name in paused else escape(name)
 
 
 def worker_table(snap: Snapshot) -> Table:
