@@ -117,9 +117,11 @@ def redact(url: str) -> str:
 
 
 def empty_store(store: Store) -> None:
-    """Remove every job and worker through the protocol (service stores are
-    shared between tests)."""
+    """Remove every job and worker and resume every queue, through the
+    protocol (service stores are shared between tests)."""
     while store.purge(set(JobState), limit=10_000):
         pass
     for worker in store.workers(ttl=10 * 365 * 86400.0):
         store.unregister_worker(worker.id)
+    for queue in store.paused():
+        store.resume(queue)

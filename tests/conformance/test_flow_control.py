@@ -62,29 +62,34 @@ def test_rate_limit_keeps_one_bucket_per_key(app: Conveyor) -> None:
     assert elapsed < 3.4, elapsed
 
 
-def test_admit_reserves_the_next_slot_and_puts_the_job_back(app: Conveyor) -> None:
+def test_admit_spaces_starts_and_reserves_beyond_a_short_wait(app: Conveyor) -> None:
     store = app.store
-    store.enqueue([new_job(), new_job()])
-    first, second = store.claim(["default"], "w", 2, 30.0)
-    limit = RateLimit("tests.bucket.reserve", interval=0.5)
+    store.enqueue([new_job() for _ in range(3)])
+    first, second, third = store.claim(["default"], "w", 3, 30.0)
+    limit = RateLimit("tests.bucket.reserve", interval=0.2)
 
-    assert store.admit(Lease(first.id, first.attempt), rate=limit) is True
-    assert store.admit(Lease(second.id, second.attempt), rate=limit) is False
-    back = get(store, second.id)
+    assert store.admit(Lease(first.id, first.attempt), rate=limit) == 0.0
+    # The next slot is 0.2 s away: within ADMIT_WAIT, it waits in its worker.
+    wait = store.admit(Lease(second.id, second.attempt), rate=limit)
+    assert wait is not None and 0.1 < wait <= 0.2
+    # The one after is 0.4 s away: it reserves that time and goes back.
+    assert store.admit(Lease(third.id, third.attempt), rate=limit) is None
+    back = get(store, third.id)
     assert back.state is JobState.SCHEDULED
     assert back.attempt == 0 and back.errors == ()
-    assert 0.3 <= back.run_at - time.time() <= 0.6
+    assert 0.25 <= back.run_at - time.time() <= 0.45
 
     wait_for(lambda: time.time() > back.run_at, timeout=5)
     [again] = store.claim(["default"], "w", 1, 30.0)
-    assert again.id == second.id and again.attempt == 1
-    assert store.admit(Lease(again.id, again.attempt), rate=limit) is True
+    assert again.id == third.id and again.attempt == 1
+    # Its reservation has come: it starts without waiting again.
+    assert store.admit(Lease(again.id, again.attempt), rate=limit) == 0.0
 
 
 def test_admit_of_a_job_not_running_at_that_attempt_is_refused(app: Conveyor) -> None:
     store = app.store
     [record] = store.enqueue([new_job()])
-    assert store.admit(Lease(record.id, 1), rate=RateLimit("tests.bucket.x", 1.0)) is False
+    assert store.admit(Lease(record.id, 1), rate=RateLimit("tests.bucket.x", 1.0)) is None
     assert get(store, record.id).state is JobState.QUEUED
 
 
@@ -153,9 +158,9 @@ def test_release_wakes_parked_jobs_up_to_the_free_slots(app: Conveyor) -> None:
     limit = ConcurrencyLimit("tests.bucket.park", limit=1)
     holder, parked_1, parked_2 = claimed
 
-    assert store.admit(Lease(holder.id, holder.attempt), concurrency=limit) is True
-    assert store.admit(Lease(parked_1.id, parked_1.attempt), concurrency=limit) is False
-    assert store.admit(Lease(parked_2.id, parked_2.attempt), concurrency=limit) is False
+    assert store.admit(Lease(holder.id, holder.attempt), concurrency=limit) == 0.0
+    assert store.admit(Lease(parked_1.id, parked_1.attempt), concurrency=limit) is None
+    assert store.admit(Lease(parked_2.id, parked_2.attempt), concurrency=limit) is None
     parked = get(store, parked_1.id)
     assert parked.state is JobState.SCHEDULED and parked.attempt == 0
     assert parked.run_at > time.time() + 10  # until woken (or the park timeout)
@@ -166,7 +171,7 @@ def test_release_wakes_parked_jobs_up_to_the_free_slots(app: Conveyor) -> None:
     assert store.release(limit) == 1
     [woken] = store.claim(["default"], "w", 3, 30.0)
     assert woken.id == parked_1.id  # oldest parked first
-    assert store.admit(Lease(woken.id, woken.attempt), concurrency=limit) is True
+    assert store.admit(Lease(woken.id, woken.attempt), concurrency=limit) == 0.0
 
 
 # -- cancellation of running jobs -------------------------------------------

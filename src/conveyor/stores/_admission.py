@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.stores.base import PARK_SECONDS, ConcurrencyLimit, Lease, RateLimit
+from conveyor.stores.base import ADMIT_WAIT, PARK_SECONDS, ConcurrencyLimit, Lease, RateLimit
 
 #: Runs one named statement of the store's queries folder with named
 #: parameters, inside the caller's transaction; returns its rows as dicts.
@@ -19,48 +19,69 @@ Run = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
+class RateState:
+    """A rate bucket: the next admission time nobody has reserved yet, and
+    when it last actually admitted an attempt."""
+
+    next_free: float | None = None
+    last: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """What to write back after one admission check."""
 
     admitted: bool
+    #: Seconds the admitted attempt waits for its slot before it starts.
+    wait: float = 0.0
     #: Parked behind a full concurrency limit (else put back to `run_at`).
     parked: bool = False
     #: The job's new ``run_at`` when it is not admitted.
     run_at: float = 0.0
-    #: The rate bucket's next admission time afterwards (None: no rate limit).
-    next_admission: float | None = None
+    #: The rate bucket afterwards.
+    bucket: RateState = RateState()
     #: The job's reservation in the rate bucket afterwards (None: none).
     reservation: float | None = None
+
+
+#: Stores keep times to the microsecond: a reservation made from another
+#: admission's time may read back this much early.
+SLACK = 0.001
 
 
 def decide(
     now: float,
     *,
     concurrency_full: bool,
-    rate_interval: float | None,
-    next_admission: float | None,
+    interval: float | None,
+    bucket: RateState,
     reservation: float | None,
 ) -> Admission:
-    """Concurrency first (a parked job keeps any reservation it has), then
-    the rate: a reservation that has come admits; without one, the bucket's
-    next admission time admits if passed, else is reserved for this job."""
+    """Concurrency first (a parked job keeps any reservation it has), then the
+    rate. Admissions are at least `interval` apart in actual time, so a late
+    attempt never lets the next one start too soon. The attempt's start is
+    the bucket's next free time, or its reservation's time, whichever is
+    later (never before the last admission plus `interval`); within
+    `ADMIT_WAIT` it is admitted to wait for it, else it reserves that time
+    and is put back until then."""
     if concurrency_full:
         return Admission(
-            False, parked=True, run_at=now + PARK_SECONDS,
-            next_admission=next_admission, reservation=reservation,
-        )  # fmt: skip
-    if rate_interval is None:
+            False, parked=True, run_at=now + PARK_SECONDS, bucket=bucket, reservation=reservation
+        )
+    if interval is None:
         return Admission(True)
+    earliest = now if bucket.last is None else bucket.last + interval - SLACK
     if reservation is not None:
-        if reservation > now:  # woken early from a park: back to its time
-            return Admission(
-                False, run_at=reservation, next_admission=next_admission, reservation=reservation
-            )
-        return Admission(True, next_admission=next_admission)
-    at = now if next_admission is None else next_admission
-    if at > now:
-        return Admission(False, run_at=at, next_admission=at + rate_interval, reservation=at)
-    return Admission(True, next_admission=now + rate_interval)
+        start = max(now, earliest, reservation)
+        next_free = bucket.next_free
+    else:
+        start = max(now, earliest, now if bucket.next_free is None else bucket.next_free)
+        next_free = start + interval
+    if start - now <= ADMIT_WAIT:
+        return Admission(True, wait=start - now, bucket=RateState(next_free, start))
+    return Admission(
+        False, run_at=start, bucket=RateState(next_free, bucket.last), reservation=start
+    )
 
 
 def admit_with(
@@ -69,35 +90,37 @@ def admit_with(
     lease: Lease,
     rate: RateLimit | None,
     concurrency: ConcurrencyLimit | None,
-) -> bool:
+) -> float | None:
     """`Store.admit` through the named statements ``running_at``,
     ``drop_stale_slots``, ``slot_holders``, ``rate_state``,
-    ``set_next_admission``, ``reserve``, ``unreserve``, ``park``, ``put_back``
+    ``set_rate_state``, ``reserve``, ``unreserve``, ``park``, ``put_back``
     and ``take_slot``; the caller holds the transaction (and, where the store
     needs one, a lock that serialises admissions in these buckets)."""
     job = {"id": lease.job_id, "attempt": lease.attempt}
     if not run("running_at", job):
-        return False
+        return None
     full = False
     if concurrency is not None:
         on_slots = {"bucket": concurrency.bucket, **job}
         run("drop_stale_slots", on_slots)
         [holders] = run("slot_holders", on_slots)
         full = not holders["mine"] and holders["held"] >= concurrency.limit
-    state: dict[str, Any] = {"next_admission": None, "reservation": None}
+    state: dict[str, Any] = {"next_free": None, "last": None, "reservation": None}
     if rate is not None:
         [state] = run("rate_state", {"bucket": rate.bucket, **job})
+    bucket = RateState(state["next_free"], state["last"])
     decision = decide(
         now,
         concurrency_full=full,
-        rate_interval=None if rate is None else rate.interval,
-        next_admission=state["next_admission"],
+        interval=None if rate is None else rate.interval,
+        bucket=bucket,
         reservation=state["reservation"],
     )
     if rate is not None:
         on_rate = {"bucket": rate.bucket, **job}
-        if decision.next_admission != state["next_admission"]:
-            run("set_next_admission", {**on_rate, "at": decision.next_admission})
+        if decision.bucket != bucket:
+            after = decision.bucket
+            run("set_rate_state", {**on_rate, "next_free": after.next_free, "last": after.last})
         if decision.reservation is None:
             if state["reservation"] is not None:
                 run("unreserve", on_rate)
@@ -107,10 +130,10 @@ def admit_with(
         if decision.parked and concurrency is not None:
             run("park", {"bucket": concurrency.bucket, **job})
         run("put_back", {"run_at": decision.run_at, **job})
-        return False
+        return None
     if concurrency is not None:
         run("take_slot", {"bucket": concurrency.bucket, **job})
-    return True
+    return decision.wait
 
 
 def release_with(run: Run, now: float, limit: ConcurrencyLimit) -> int:

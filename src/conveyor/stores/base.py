@@ -78,6 +78,10 @@ class ConcurrencyLimit:
     limit: int
 
 
+#: Seconds an admitted attempt may be told to wait for its rate slot, in its
+#: worker, rather than go back to the store and be claimed again.
+ADMIT_WAIT = 0.25
+
 #: Seconds a job waits parked behind a full `ConcurrencyLimit` before it is
 #: tried again even if no `Store.release` woke it (its waker may have died).
 PARK_SECONDS = 30.0
@@ -143,21 +147,22 @@ class Store(Protocol):
         *,
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
-    ) -> bool:
+    ) -> float | None:
         """Let a claimed attempt start under its limits, or put its job back, in one step.
 
         Concurrency first: the attempt takes a slot if fewer than ``limit``
         attempts hold one (a slot frees itself when its attempt stops
-        running); otherwise the job is *parked*. Then the rate: an attempt
-        whose reservation has come, or that finds the bucket's next admission
-        time passed, starts and moves that time `RateLimit.interval` on;
-        otherwise it reserves the next admission time and its job is put back
-        until then. A job put back or parked goes to ``scheduled`` with its
-        attempt given back and no error recorded; a parked one is due when
-        `release` wakes it, or after `PARK_SECONDS`.
+        running); otherwise the job is *parked*. Then the rate: admissions in
+        a bucket are at least `RateLimit.interval` apart in actual time. The
+        attempt starts at the bucket's next free time if that is at most
+        `ADMIT_WAIT` away (or its reservation's time, when it holds one);
+        otherwise it reserves that time and its job is put back until then.
+        A job put back or parked goes to ``scheduled`` with its attempt given
+        back and no error recorded; a parked one is due when `release` wakes
+        it, or after `PARK_SECONDS`.
 
-        Returns True if the attempt may start; False if its job was put back
-        or is no longer running at that attempt.
+        Returns the seconds the attempt must wait before it starts (0.0: now),
+        or None if its job was put back or is no longer running at that attempt.
         """
         ...
 

@@ -27,7 +27,7 @@ from conveyor.job import (
     Reason,
     can_transition,
 )
-from conveyor.stores._admission import decide
+from conveyor.stores._admission import RateState, decide
 from conveyor.stores.base import (
     Capabilities,
     ConcurrencyLimit,
@@ -110,9 +110,9 @@ class MemoryStore:
         self._workers: dict[str, WorkerInfo] = {}
         self._paused: set[str] = set()
         self._fires: dict[str, float] = {}
-        #: Rate buckets: the next free admission time, and the reservations of
-        #: jobs put back to it (job id -> reserved time).
-        self._next_admission: dict[str, float] = {}
+        #: Rate buckets, and the reservations of jobs put back by them (job
+        #: id -> reserved time).
+        self._rates: dict[str, RateState] = {}
         self._reservations: dict[str, dict[str, float]] = {}
         #: Concurrency buckets: holders (job id -> attempt admitted at) and
         #: parked job ids, oldest first.
@@ -245,12 +245,12 @@ class MemoryStore:
         *,
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
-    ) -> bool:
+    ) -> float | None:
         with self._lock:
             now = time.time()
             record = self._running_at(lease.job_id, lease.attempt)
             if record is None:
-                return False
+                return None
             full = False
             if concurrency is not None:
                 holders = self._slots.setdefault(concurrency.bucket, {})
@@ -259,15 +259,16 @@ class MemoryStore:
                         del holders[job_id]
                 full = lease.job_id not in holders and len(holders) >= concurrency.limit
             reserved = {} if rate is None else self._reservations.setdefault(rate.bucket, {})
+            bucket = RateState() if rate is None else self._rates.get(rate.bucket, RateState())
             decision = decide(
                 now,
                 concurrency_full=full,
-                rate_interval=None if rate is None else rate.interval,
-                next_admission=None if rate is None else self._next_admission.get(rate.bucket),
+                interval=None if rate is None else rate.interval,
+                bucket=bucket,
                 reservation=reserved.get(lease.job_id),
             )
-            if rate is not None and decision.next_admission is not None:
-                self._next_admission[rate.bucket] = decision.next_admission
+            if rate is not None:
+                self._rates[rate.bucket] = decision.bucket
             if decision.reservation is None:
                 reserved.pop(lease.job_id, None)
             else:
@@ -276,10 +277,10 @@ class MemoryStore:
                 if decision.parked and concurrency is not None:
                     self._parked.setdefault(concurrency.bucket, {})[lease.job_id] = None
                 self._put_back(record, decision.run_at)
-                return False
+                return None
             if concurrency is not None:
                 self._slots[concurrency.bucket][lease.job_id] = lease.attempt
-            return True
+            return decision.wait
 
     def release(self, limit: ConcurrencyLimit) -> int:
         with self._lock:

@@ -332,10 +332,12 @@ class Worker:
     def _sync_thread(self) -> None:
         while (job := self._sync_jobs.get()) is not None:
             job_id = job.record.id
-            admitted, instead = self._admit(job)
-            if not admitted:
+            wait, instead = self._admit(job)
+            if wait is None:
                 self._complete(job_id, instead)
                 continue
+            if wait > 0:
+                time.sleep(wait)
             context = self._attempts[job_id].context
             if self.pool == "processes" or job.task.default_options.process:
                 outcome = self._executor.run_in_child(job, context, self._children)
@@ -348,12 +350,13 @@ class Worker:
     async def _run_async(self, job: Prepared) -> None:
         job_id = job.record.id
         try:
-            admitted, instead = True, None
             if job.task.limits is not None:
-                admitted, instead = await asyncio.to_thread(self._admit, job)
-            if not admitted:
-                self._complete(job_id, instead)
-                return
+                wait, instead = await asyncio.to_thread(self._admit, job)
+                if wait is None:
+                    self._complete(job_id, instead)
+                    return
+                if wait > 0:
+                    await asyncio.sleep(wait)
             outcome: Outcome | None = await self._executor.run_async(
                 job, self._attempts[job_id].context
             )
@@ -364,31 +367,31 @@ class Worker:
             outcome = None
         self._complete(job_id, outcome)
 
-    def _admit(self, job: Prepared) -> tuple[bool, Outcome | None]:
-        """Whether the job may start now, and if not, the outcome to store
-        instead: None when the store put the job back (it is over a limit),
-        an `Outcome` when the check itself failed."""
+    def _admit(self, job: Prepared) -> tuple[float | None, Outcome | None]:
+        """The seconds to wait before the job starts (its rate slot), or None
+        and the outcome to store instead: None when the store put the job
+        back (it is over a limit), an `Outcome` when the check itself failed."""
         limits = job.task.limits
         if limits is None:
-            return True, None
+            return 0.0, None
         record = job.record
         try:
             rate, concurrency = limits.for_job(job.args, job.kwargs)
         except Exception as exc:  # the task's limit_key raised
-            return False, self._executor.failure(job, exc)
+            return None, self._executor.failure(job, exc)
         try:
-            admitted = self.store.admit(
+            wait = self.store.admit(
                 Lease(record.id, record.attempt), rate=rate, concurrency=concurrency
             )
         except StoreError as exc:
             log.warning("could not check the limits of job %s, handing it back: %s", record.id, exc)
-            return False, Outcome(record.id, record.attempt, JobState.QUEUED)
-        if not admitted:
+            return None, Outcome(record.id, record.attempt, JobState.QUEUED)
+        if wait is None:
             self.stats.deferred += 1
-            return False, None
+            return None, None
         if concurrency is not None:
             self._attempts[record.id].concurrency = concurrency
-        return True, None
+        return wait, None
 
     def _release(self, limit: ConcurrencyLimit) -> None:
         """Wake a job parked behind `limit`; if this fails, parked jobs still

@@ -84,13 +84,23 @@ from conveyor.job import JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
 from conveyor.stores._lua import script
 from conveyor.stores._records import JOB_COLUMNS, error_json, parse_errors
-from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+from conveyor.stores.base import (
+    ADMIT_WAIT,
+    PARK_SECONDS,
+    Capabilities,
+    ConcurrencyLimit,
+    Lease,
+    QueueStats,
+    RateLimit,
+    WorkerInfo,
+)
 
 log = logging.getLogger("conveyor.stores.redis")
 
 _SCRIPTS = (
     "enqueue", "claim", "finish", "heartbeat", "recover", "cancel", "requeue_dead",
-    "purge", "counts", "list", "workers", "unregister_worker",
+    "purge", "counts", "list", "workers", "unregister_worker", "admit", "release",
+    "mark_fired",
 )  # fmt: skip
 
 #: Jobs deleted, leases recovered or dead jobs replayed per script call: each
@@ -330,7 +340,9 @@ class RedisStore:
         )
         return [_record(row) for row in rows]
 
-    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float
+    ) -> builtins.list[str]:
         info = json.dumps(
             {
                 "hostname": worker.hostname,
@@ -343,7 +355,31 @@ class RedisStore:
         args: builtins.list[Any] = [worker.id, info, lease]
         for held in leases:
             args += (held.job_id, held.attempt)
-        self._run("heartbeat", ("workers", "workers:seen", "running"), args)
+        lost: builtins.list[str] = self._run(
+            "heartbeat", ("workers", "workers:seen", "running"), args
+        )
+        return lost
+
+    def admit(
+        self,
+        lease: Lease,
+        *,
+        rate: RateLimit | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+    ) -> float | None:
+        args = (
+            lease.job_id, lease.attempt,
+            "" if rate is None else rate.bucket, 0 if rate is None else rate.interval,
+            "" if concurrency is None else concurrency.bucket,
+            0 if concurrency is None else concurrency.limit,
+            PARK_SECONDS, ADMIT_WAIT,
+        )  # fmt: skip
+        wait = self._run("admit", ("running", "scheduled"), args)
+        return None if wait is None else float(wait)
+
+    def release(self, limit: ConcurrencyLimit) -> int:
+        woken: int = self._run("release", ("scheduled",), (limit.bucket, limit.limit))
+        return woken
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
@@ -353,7 +389,7 @@ class RedisStore:
             args += (
                 outcome.job_id, outcome.attempt, outcome.state.value, outcome.delay,
                 outcome.result or "", "" if outcome.reason is None else str(outcome.reason),
-                error_json(outcome.error) or "",
+                error_json(outcome.error) or "", "1" if outcome.refund else "",
             )  # fmt: skip
         applied: int = self._run("finish", ("running", "keys", "scheduled"), args)
         return applied
@@ -424,7 +460,36 @@ class RedisStore:
         )
 
     def cancel(self, job_id: str) -> bool:
-        return bool(self._run("cancel", ("keys", "scheduled"), (job_id,)))
+        return bool(self._run("cancel", ("keys", "scheduled", "running"), (job_id,)))
+
+    def pause(self, queue: str) -> None:
+        with self._errors("pause"):
+            self._client.sadd(self._key("paused"), queue)
+
+    def resume(self, queue: str) -> None:
+        """A wake-up token goes with it: a worker may be blocked on the queue."""
+        with self._errors("resume"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.srem(self._key("paused"), queue)
+            pipe.lpush(self._queue_key(queue, "wake"), "1")
+            pipe.ltrim(self._queue_key(queue, "wake"), 0, 15)
+            pipe.execute()
+
+    def paused(self) -> builtins.set[str]:
+        with self._errors("read paused queues"):
+            names: builtins.set[str] = self._client.smembers(self._key("paused"))  # type: ignore[assignment]
+        return names
+
+    def fired(self, schedules: Sequence[str]) -> dict[str, float]:
+        names = builtins.list(schedules)
+        if not names:
+            return {}
+        with self._errors("read schedules"):
+            values = self._client.hmget(self._key("schedules"), names)
+        return {name: float(v) for name, v in zip(names, values, strict=True) if v is not None}
+
+    def mark_fired(self, schedule: str, fire_at: float) -> None:
+        self._run("mark_fired", ("schedules",), (schedule, repr(fire_at)))
 
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         ids = builtins.list(job_ids)

@@ -275,7 +275,7 @@ class SqliteStore:
         *,
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
-    ) -> bool:
+    ) -> float | None:
         with self._write() as conn:
             return admit_with(_runner(conn), time.time(), lease, rate, concurrency)
 

@@ -18,6 +18,10 @@ local RUNNING = TAG .. ':running'
 local SCHEDULED = TAG .. ':scheduled'
 local WORKERS = TAG .. ':workers'
 local SEEN = TAG .. ':workers:seen'
+-- Queues no claim takes from.
+local PAUSED = TAG .. ':paused'
+-- Periodic schedules: name -> the last tick fired.
+local SCHEDULES = TAG .. ':schedules'
 
 -- The positions of a record's fields in what read() returns.
 local COL = {__POSITIONS__}
@@ -33,6 +37,14 @@ local CHUNK = 1000
 local EXACT = 9007199254740991
 
 local function job_key(id) return TAG .. ':job:' .. id end
+-- A rate bucket (next_free: its next unreserved admission time; last: its
+-- last actual admission) and its reservations (job id -> the time it holds).
+local function rate_key(bucket) return TAG .. ':rate:' .. bucket end
+local function reserved_key(bucket) return TAG .. ':reserved:' .. bucket end
+-- A concurrency bucket's slots (job id -> the attempt holding it) and its
+-- parked jobs (id -> when parked, oldest first).
+local function slots_key(bucket) return TAG .. ':slots:' .. bucket end
+local function parked_key(bucket) return TAG .. ':parked:' .. bucket end
 local function queue_key(queue, part) return TAG .. ':q:' .. queue .. ':' .. part end
 
 -- The store's clock: Redis TIME, in epoch seconds.
@@ -151,3 +163,30 @@ local function running_by_queue()
   return by_queue
 end
 
+
+-- Live holders of a concurrency bucket's slots, dropping the slots whose
+-- attempt no longer runs (a slot frees itself however its attempt ended).
+-- Returns how many hold one, and whether `id` is among them.
+local function slot_holders(bucket, id)
+  local slots = slots_key(bucket)
+  local entries = redis.call('HGETALL', slots)
+  local held, mine = 0, false
+  for i = 1, #entries, 2 do
+    local job = redis.call('HMGET', job_key(entries[i]), 'state', 'attempt')
+    if job[1] == 'running' and job[2] == entries[i + 1] then
+      held = held + 1
+      if entries[i] == id then mine = true end
+    else
+      redis.call('HDEL', slots, entries[i])
+    end
+  end
+  return held, mine
+end
+
+-- Move a scheduled job's due time to `run_at` (its rank and both zsets).
+local function reschedule(id, queue, seq, run_at)
+  local at = fmt(run_at)
+  redis.call('HSET', job_key(id), 'run_at', at, 'rank', rank(run_at, seq, id))
+  redis.call('ZADD', queue_key(queue, 'scheduled'), at, id)
+  redis.call('ZADD', SCHEDULED, at, id)
+end

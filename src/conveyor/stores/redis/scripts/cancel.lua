@@ -1,5 +1,6 @@
--- Cancel a scheduled or queued job.
--- KEYS: keys, scheduled
+-- Cancel a scheduled, queued or running job (a running job's worker learns
+-- it at its next heartbeat, and the attempt fence ignores its outcome).
+-- KEYS: keys, scheduled, running
 -- ARGV: id
 -- Returns 1 if it was cancelled, 0 if it was in any other state (or unknown).
 
@@ -12,6 +13,9 @@ if state == 'scheduled' then
   redis.call('ZREM', SCHEDULED, id)
 elseif state == 'queued' then
   redis.call('ZREM', queue_key(queue, 'ready'), job[4])
+elseif state == 'running' then
+  redis.call('ZREM', RUNNING, id)
+  redis.call('HDEL', key, 'lease_expires_at', 'worker')
 else
   return 0
 end

@@ -27,15 +27,24 @@ if #due > 0 then
   redis.call('ZREM', SCHEDULED, unpack(due))
 end
 
+-- Paused queues are left out (one SCARD when none is paused).
+local queues = {}
+local any_paused = redis.call('SCARD', PAUSED) > 0
+for i = 4, #ARGV do
+  if not any_paused or redis.call('SISMEMBER', PAUSED, ARGV[i]) == 0 then
+    queues[#queues + 1] = ARGV[i]
+  end
+end
+
 local members = {}
-if #ARGV == 4 then
-  local popped = redis.call('ZPOPMIN', queue_key(ARGV[4], 'ready'), limit)
+if #queues == 1 then
+  local popped = redis.call('ZPOPMIN', queue_key(queues[1], 'ready'), limit)
   for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
-else
+elseif #queues > 1 then
   -- Merge the heads of every queue; the best `limit` of them are taken.
   local heads = {}
-  for i = 4, #ARGV do
-    local ready = queue_key(ARGV[i], 'ready')
+  for _, name in ipairs(queues) do
+    local ready = queue_key(name, 'ready')
     local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
     for j = 1, #top, 2 do
       local m = top[j]

@@ -1,12 +1,12 @@
 -- Apply a batch of attempt outcomes, each only while its job is running at
 -- that attempt (the fence).
 -- KEYS: running, keys, scheduled
--- ARGV: 7 per outcome: id, attempt, state (succeeded, scheduled, queued or
+-- ARGV: 8 per outcome: id, attempt, state (succeeded, scheduled, queued or
 --       dead), delay, result, reason, error (JSON object); '' for none (none
---       of the three can be empty)
+--       of the three can be empty), refund ('1': the attempt is given back)
 -- Returns how many applied.
 
-local FIELDS = 7
+local FIELDS = 8
 local now = clock()
 local nowf = fmt(now)
 local applied = 0
@@ -42,9 +42,8 @@ for i = 1, #ARGV, FIELDS do
     else
       -- A retry after its delay, or a hand-back (its attempt given back).
       local run_at = now
-      if target == 'scheduled' then
-        run_at = now + tonumber(ARGV[i + 3])
-      else
+      if target == 'scheduled' then run_at = now + tonumber(ARGV[i + 3]) end
+      if ARGV[i + 7] == '1' then
         fields[#fields + 1] = 'attempt'
         fields[#fields + 1] = tostring(tonumber(job[2]) - 1)
       end

@@ -7,11 +7,12 @@ CREATE TABLE IF NOT EXISTS conveyor_schedules (
     last_fire REAL NOT NULL
 );
 
--- Rate limits: each bucket's next free admission time, and the times jobs
--- put back by it have reserved.
+-- Rate limits: each bucket's next unreserved admission time and its last
+-- actual admission, and the times jobs put back by it have reserved.
 CREATE TABLE IF NOT EXISTS conveyor_rate_buckets (
-    bucket         TEXT PRIMARY KEY,
-    next_admission REAL NOT NULL
+    bucket    TEXT PRIMARY KEY,
+    next_free REAL,
+    last      REAL
 );
 CREATE TABLE IF NOT EXISTS conveyor_reservations (
     bucket TEXT NOT NULL,

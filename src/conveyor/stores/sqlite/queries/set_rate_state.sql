@@ -1,0 +1,2 @@
+INSERT INTO conveyor_rate_buckets (bucket, next_free, last) VALUES (:bucket, :next_free, :last)
+ON CONFLICT (bucket) DO UPDATE SET next_free = excluded.next_free, last = excluded.last
