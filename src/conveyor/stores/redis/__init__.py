@@ -29,6 +29,11 @@ Decisions:
   a claim over several queues, a worker's finish batch and a blocking wait on
   several queues would then each cross slots and stop being atomic. Stores
   are spread over shards by prefix instead (one prefix per app).
+- **Lean calls.** A script carries only the definitions of ``_lib.lua`` it
+  uses (Redis runs a script's whole text on every call), and `_run` sends
+  EVALSHA packed by hiredis on connections the store keeps itself, past
+  redis-py's per-call layers: a single enqueue is one round trip whose
+  client side is mostly the socket.
 - **Keys a script declares and keys it builds.** ``KEYS`` names the
   store-wide keys a script touches (and routes it on Cluster); job and queue
   keys are built inside the script from the ids and queue names it is given
@@ -47,10 +52,12 @@ Decisions:
   the expired ones off its head. An attempt fences every outcome and
   heartbeat, as on the other stores.
 - **Wake-ups.** Scripts that make work due (enqueue, retry, hand-back,
-  recovery, replay) push a token onto the queue's wake list, trimmed to 16;
-  `wait` blocks in BLPOP on its queues' lists (on a connection pool of its
-  own, so it never holds a command connection) until a token comes or the
-  next scheduled job of its queues is due. A token wakes one worker.
+  recovery, replay) push a token onto the queue's wake list while it holds
+  fewer than 16 (they read its length first: while no worker is idle it
+  stays full, and a read costs a script less than a write); `wait` blocks
+  in BLPOP on its queues' lists (on a connection pool of its own, so it
+  never holds a command connection) until a token comes or the next
+  scheduled job of its queues is due. A token wakes one worker.
 - **Errors.** Every Redis exception becomes `StoreError` with one line;
   commands are not retried here (the worker retries with backoff), and a
   broken connection is replaced on the next call.
