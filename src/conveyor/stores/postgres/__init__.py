@@ -32,13 +32,13 @@ from psycopg import pq
 from psycopg.abc import Buffer
 from psycopg.adapt import AdaptersMap, Loader
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import RowMaker, no_result
+from psycopg.rows import RowMaker, no_result, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
-from conveyor.stores._records import error_json, record_from_row
+from conveyor.stores._records import error_json, parse_errors, record_from_row
 from conveyor.stores._sql import migrations, query
 from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
 from conveyor.stores.postgres._listener import Listener
@@ -54,13 +54,16 @@ Row = dict[str, Any]
 
 #: Scheduled jobs staged by one claim at most, so its transaction stays short.
 _STAGE_LIMIT = 10_000
+#: Seconds between stagings while every claim comes back full: the most a
+#: due scheduled job waits behind a saturated worker's backlog.
+_STAGE_EVERY = 0.05
 #: Jobs deleted per transaction when a purge has no limit.
 _PURGE_BATCH = 5_000
 #: Times an enqueue is retried when a unique key's holder finished between the
 #: insert's conflict check and its snapshot (two producers racing on one key).
 _KEY_RETRIES = 5
-#: 2000-01-01 in Unix time: binary timestamps count microseconds from it.
-_PG_EPOCH = 946_684_800.0
+#: 2000-01-01 in Unix time, in microseconds: binary timestamps count from it.
+_PG_EPOCH_MICROS = 946_684_800_000_000
 _micros = struct.Struct(">q").unpack
 #: The states in which a job holds its unique key.
 _ACTIVE = frozenset({"scheduled", "queued", "running"})
@@ -78,7 +81,9 @@ class _EpochLoader(Loader):
 
     def load(self, data: Buffer) -> float:
         micros: int = _micros(data)[0]
-        return _PG_EPOCH + micros / 1_000_000
+        # One rounding, as SQL's extract(epoch FROM ...)::float8 does (claims
+        # return times that way): the same instant reads as the same float.
+        return (micros + _PG_EPOCH_MICROS) / 1_000_000
 
 
 class _ErrorsLoader(Loader):
@@ -147,12 +152,45 @@ def _quiet(conn: Connection) -> bool:
     return not poller.poll(0)
 
 
+def _plain_success(outcome: Outcome) -> bool:
+    return outcome.state is JobState.SUCCEEDED and outcome.error is None and outcome.reason is None
+
+
 def _active(row: Row) -> bool:
     return row["state"] in _ACTIVE
 
 
-def _claim_order(row: Row) -> tuple[int, float, int]:
-    return (-row["priority"], row["run_at"], row["seq"])
+#: Where `_job_record` finds the claim order in a claimed row (see claim.sql).
+_PRIORITY, _RUN_AT, _SEQ = 5, 8, 19
+
+
+def _claim_order(row: tuple[Any, ...]) -> tuple[int, float, int]:
+    return (-row[_PRIORITY], row[_RUN_AT], row[_SEQ])
+
+
+def _job_record(row: tuple[Any, ...]) -> JobRecord:
+    """A row in `JobRecord` field order (claim.sql's RETURNING) as a record."""
+    return JobRecord(
+        id=row[0],
+        task=row[1],
+        queue=row[2],
+        payload=row[3],
+        state=JobState(row[4]),
+        priority=row[5],
+        attempt=row[6],
+        max_attempts=row[7],
+        run_at=row[8],
+        created_at=row[9],
+        timeout=row[10],
+        key=row[11],
+        started_at=row[12],
+        finished_at=row[13],
+        lease_expires_at=row[14],
+        worker=row[15],
+        result=row[16],
+        reason=row[17],
+        errors=parse_errors(row[18]),
+    )
 
 
 class PostgresStore:
@@ -203,6 +241,10 @@ class PostgresStore:
         self._pool.open()
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
+        #: Whether the last claim took all it asked for, and when (monotonic)
+        #: a claim last staged due scheduled jobs (see `claim`).
+        self._claims_full = False
+        self._staged_at = 0.0
 
     # -- connections -----------------------------------------------------
 
@@ -380,24 +422,34 @@ class PostgresStore:
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
+        """Due scheduled jobs are staged first, in the same round trip, except
+        while this store's claims come back full: then at most every
+        `_STAGE_EVERY` seconds (a saturated worker has a backlog to run anyway,
+        and staging on every claim is a statement per batch for nothing)."""
         if limit <= 0 or not queues:
             return []
+        names = list(dict.fromkeys(queues))
+        params: dict[str, Any] = {"worker": worker, "limit": limit, "lease": lease}
+        if len(names) == 1:
+            statement, params["queue"] = _sql("claim_one"), names[0]
+        else:
+            statement, params["queues"] = _sql("claim"), names
+        started = time.monotonic()
+        stage = not self._claims_full or started - self._staged_at >= _STAGE_EVERY
         with self._errors("claim jobs"), self._connection() as conn:
-            cursor = _cursor(conn)
-            with conn.pipeline():
-                conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
-                cursor.execute(
-                    _sql("claim"),
-                    {
-                        "queues": list(dict.fromkeys(queues)),
-                        "worker": worker,
-                        "limit": limit,
-                        "lease": lease,
-                    },
-                )
+            cursor = conn.cursor(row_factory=tuple_row, binary=True)
+            if stage:
+                with conn.pipeline():
+                    conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
+                    cursor.execute(statement, params)
+            else:
+                cursor.execute(statement, params)
             rows = cursor.fetchall()
+        if stage:
+            self._staged_at = started
+        self._claims_full = len(rows) >= limit
         rows.sort(key=_claim_order)
-        return [record_from_row(row) for row in rows]
+        return [_job_record(row) for row in rows]
 
     def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
         with self._errors("heartbeat"), self._connection() as conn, conn.pipeline():
@@ -423,8 +475,17 @@ class PostgresStore:
                 )
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
+        """One statement per batch; a batch of plain successes (the usual
+        one) takes a lighter statement than one with retries or failures."""
         if not outcomes:
             return 0
+        if all(_plain_success(o) for o in outcomes):
+            params = {
+                "id": [o.job_id for o in outcomes],
+                "attempt": [o.attempt for o in outcomes],
+                "result": [o.result for o in outcomes],
+            }
+            return self._rowcount("finish_succeeded", "store outcomes", params)
         params = {
             "id": [o.job_id for o in outcomes],
             "attempt": [o.attempt for o in outcomes],

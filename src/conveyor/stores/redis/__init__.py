@@ -29,6 +29,11 @@ Decisions:
   a claim over several queues, a worker's finish batch and a blocking wait on
   several queues would then each cross slots and stop being atomic. Stores
   are spread over shards by prefix instead (one prefix per app).
+- **Lean calls.** A script carries only the definitions of ``_lib.lua`` it
+  uses (Redis runs a script's whole text on every call), and `_run` sends
+  EVALSHA packed by hiredis on connections the store keeps itself, past
+  redis-py's per-call layers: a single enqueue is one round trip whose
+  client side is mostly the socket.
 - **Keys a script declares and keys it builds.** ``KEYS`` names the
   store-wide keys a script touches (and routes it on Cluster); job and queue
   keys are built inside the script from the ids and queue names it is given
@@ -47,10 +52,12 @@ Decisions:
   the expired ones off its head. An attempt fences every outcome and
   heartbeat, as on the other stores.
 - **Wake-ups.** Scripts that make work due (enqueue, retry, hand-back,
-  recovery, replay) push a token onto the queue's wake list, trimmed to 16;
-  `wait` blocks in BLPOP on its queues' lists (on a connection pool of its
-  own, so it never holds a command connection) until a token comes or the
-  next scheduled job of its queues is due. A token wakes one worker.
+  recovery, replay) push a token onto the queue's wake list while it holds
+  fewer than 16 (they read its length first: while no worker is idle it
+  stays full, and a read costs a script less than a write); `wait` blocks
+  in BLPOP on its queues' lists (on a connection pool of its own, so it
+  never holds a command connection) until a token comes or the next
+  scheduled job of its queues is due. A token wakes one worker.
 - **Errors.** Every Redis exception becomes `StoreError` with one line;
   commands are not retried here (the worker retries with backoff), and a
   broken connection is replaced on the next call.
@@ -63,9 +70,9 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import inspect
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -75,7 +82,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import ConnectionPool
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
@@ -129,14 +135,6 @@ try:  # hiredis packs a whole command in C; redis-py checks every argument in Py
     from hiredis import pack_command as _pack_command
 except ImportError:  # pragma: no cover (hiredis is in the redis extra; older ones lack it)
     _pack_command = None
-
-#: redis-py before 5.3 requires a command name to check a connection out.
-_CHECKOUT_ARGS: tuple[str, ...] = (
-    ("EVALSHA",)
-    if inspect.signature(ConnectionPool.get_connection).parameters["command_name"].default
-    is inspect.Parameter.empty
-    else ()
-)
 
 
 def _time(raw: str | None) -> float | None:
@@ -232,6 +230,9 @@ class RedisStore:
             source = _source(name, self._tag)
             self._scripts[name] = (hashlib.sha1(source.encode()).hexdigest(), source)
         self._pool = self._client.connection_pool
+        #: Connections `_run` uses, idle ones last; see `_checkout`.
+        self._idle: builtins.list[Any] = []
+        self._pid = os.getpid()
         self._check_server()
 
     # -- plumbing ----------------------------------------------------------
@@ -250,25 +251,51 @@ class RedisStore:
             raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """EVALSHA on a pooled connection, sent and read directly.
+        """EVALSHA on one of the store's connections, sent and read directly.
 
         Not through `redis.Redis` and its `Script`: their per-call layers
         (argument checks, retry wrapper, instrumentation) cost about a third
-        of a single enqueue's client time. A broken connection is dropped
-        by redis-py's own send and read, as there."""
+        of a single enqueue's client time. A connection whose call failed
+        other than by an error reply is closed (a reply may be left unread)
+        and reconnects on its next call."""
         sha, source = self._scripts[name]
         command = ("EVALSHA", sha, len(keys), *[f"{self._tag}:{key}" for key in keys], *args)
         with self._errors(name.replace("_", " ")):
-            conn = self._pool.get_connection(*_CHECKOUT_ARGS)
+            conn = self._checkout()
+            clean = False
             try:
                 try:
-                    return self._call(conn, command)
+                    result = self._call(conn, command)
                 except NoScriptError:
                     # A restarted or flushed Redis forgot it: load it, then run it.
                     self._call(conn, ("SCRIPT", "LOAD", source))
-                    return self._call(conn, command)
+                    result = self._call(conn, command)
+                clean = True
+                return result
+            except redis.ResponseError:
+                clean = True  # an error reply, read in full
+                raise
             finally:
-                self._pool.release(conn)
+                if not clean:
+                    conn.disconnect()
+                self._idle.append(conn)
+
+    def _checkout(self) -> Any:
+        """An idle connection of the store's own, made by its pool but kept
+        off the pool's books: a pool checkout and release (locking, metrics)
+        cost more than the rest of the store's Python in a single enqueue."""
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            self._idle, self._pid = [], os.getpid()
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            return self._pool.make_connection()
+        try:
+            if conn.can_read():  # closed by the server meanwhile
+                conn.disconnect()
+        except redis.ConnectionError:
+            pass  # can_read closed it: the next send reconnects
+        return conn
 
     @staticmethod
     def _call(conn: Any, command: tuple[Any, ...]) -> Any:
@@ -305,6 +332,8 @@ class RedisStore:
         )  # fmt: skip
 
     def close(self) -> None:
+        while self._idle:
+            self._idle.pop().disconnect()
         self._client.close()
         self._waiter.connection_pool.disconnect()
 

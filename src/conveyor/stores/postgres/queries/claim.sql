@@ -4,6 +4,11 @@
 -- that another claimer holds skipped; the best of those heads are taken.
 -- `= ANY(ARRAY(...))` keeps the update on the primary key whatever `limit`
 -- the plan was made for. RETURNING does not keep the order: the caller sorts.
+-- Rows are locked as the update locks them (NO KEY UPDATE: no unique column
+-- changes), so the update takes no stronger lock than the one already held.
+-- The columns come back in `JobRecord` order, times as epoch seconds and the
+-- errors as JSON text, then `seq`: built into records without a dict or a
+-- Python loader per value (a claim is the hottest statement).
 UPDATE conveyor_jobs
 SET state = 'running',
     attempt = attempt + 1,
@@ -18,9 +23,12 @@ WHERE seq = ANY(ARRAY(
         WHERE state = 'queued' AND queue = q.name
         ORDER BY priority DESC, run_at, seq
         LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        FOR NO KEY UPDATE SKIP LOCKED
     ) AS head
     ORDER BY head.priority DESC, head.run_at, head.seq
     LIMIT %(limit)s
 )) AND state = 'queued'
-RETURNING *
+RETURNING id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
