@@ -371,3 +371,23 @@ def test_max_jobs_replaces_the_worker_and_runs_every_job(app: Conveyor, tmp_path
     assert "stopping to be replaced: ran" in output
     for bad in ("keep exiting at start", "exited with status", "Traceback", "ERROR"):
         assert bad not in output, output
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("*/5 * * * *", "every 5 minutes"),
+        ("0 * * * *", "every hour"),
+        ("15 */2 * * *", "every 2 hours at :15"),
+        ("0 3 * * *", "at 03:00 every day"),
+        ("30 9 * * mon-fri", "at 09:30 on Mon-Fri"),
+        ("0 9,17 * * *", "at 09:00 and 17:00 every day"),
+        ("0 0 1,15 * *", "at 00:00 on days 1 and 15 of the month"),
+        ("@yearly", "at 00:00 on Jan 1"),
+        ("*/7 * * * *", "cron */7 * * * *"),  # :56 then :00 is not "every 7 minutes"
+    ],
+)
+def test_schedules_in_words(expression: str, words: str) -> None:
+    scratch = Conveyor("memory://")
+    task = scratch.periodic(expression)(lambda: None)
+    assert scratch.schedules[task.name].describe() == words
