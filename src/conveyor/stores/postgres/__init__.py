@@ -38,9 +38,17 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
+from conveyor.stores._admission import Run, admit_with, release_with
 from conveyor.stores._records import error_json, parse_errors, record_from_row
 from conveyor.stores._sql import migrations, query
-from conveyor.stores.base import Capabilities, Lease, QueueStats, WorkerInfo
+from conveyor.stores.base import (
+    Capabilities,
+    ConcurrencyLimit,
+    Lease,
+    QueueStats,
+    RateLimit,
+    WorkerInfo,
+)
 from conveyor.stores.postgres._listener import Listener
 
 __all__ = ["PostgresStore"]
@@ -451,7 +459,10 @@ class PostgresStore:
         rows.sort(key=_claim_order)
         return [_job_record(row) for row in rows]
 
-    def heartbeat(self, worker: WorkerInfo, leases: Sequence[Lease], lease: float) -> None:
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float
+    ) -> builtins.list[str]:
+        extended: set[str] = set()
         with self._errors("heartbeat"), self._connection() as conn, conn.pipeline():
             conn.execute(
                 _sql("upsert_worker"),
@@ -465,7 +476,8 @@ class PostgresStore:
                 },
             )
             if leases:
-                conn.execute(
+                cursor = conn.cursor(row_factory=tuple_row)
+                cursor.execute(
                     _sql("extend_leases"),
                     {
                         "id": [held.job_id for held in leases],
@@ -473,6 +485,33 @@ class PostgresStore:
                         "lease": lease,
                     },
                 )
+                extended = {row[0] for row in cursor.fetchall()}
+        return [held.job_id for held in leases if held.job_id not in extended]
+
+    def admit(
+        self,
+        lease: Lease,
+        *,
+        rate: RateLimit | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+    ) -> float | None:
+        """The shared admission steps, one statement each, in one transaction
+        that holds the buckets' advisory locks (so admissions in a bucket
+        take turns); the database clock decides."""
+        buckets = sorted({limit.bucket for limit in (rate, concurrency) if limit is not None})
+        with self._errors("check limits"), self._connection() as conn, conn.transaction():
+            run = _runner(conn)
+            now = time.time()
+            for bucket in buckets:
+                [locked] = run("lock_bucket", {"bucket": bucket})
+                now = locked["now"]
+            return admit_with(run, now, lease, rate, concurrency)
+
+    def release(self, limit: ConcurrencyLimit) -> int:
+        with self._errors("release a slot"), self._connection() as conn, conn.transaction():
+            run = _runner(conn)
+            [locked] = run("lock_bucket", {"bucket": limit.bucket})
+            return release_with(run, locked["now"], limit)
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         """One statement per batch; a batch of plain successes (the usual
@@ -494,6 +533,7 @@ class PostgresStore:
             "result": [o.result for o in outcomes],
             "reason": [o.reason for o in outcomes],
             "error": [error_json(o.error) for o in outcomes],
+            "refund": [o.refund for o in outcomes],
         }
         return int(self._one("finish", "store outcomes", params)["applied"])
 
@@ -521,7 +561,7 @@ class PostgresStore:
                 "states": [s.value for s in states],
                 "queue": queue,
                 "task": task,
-                "limit": limit,
+                "limit": None if limit < 0 else limit,  # no limit, as on the other stores
                 "offset": offset,
             },
         )
@@ -566,6 +606,22 @@ class PostgresStore:
     def cancel(self, job_id: str) -> bool:
         return self._rowcount("cancel", "cancel a job", {"id": job_id}) == 1
 
+    def pause(self, queue: str) -> None:
+        self._rowcount("pause", "pause a queue", {"queue": queue})
+
+    def resume(self, queue: str) -> None:
+        self._all("resume", "resume a queue", {"queue": queue})
+
+    def paused(self) -> builtins.set[str]:
+        return {row["queue"] for row in self._all("paused", "read paused queues", {})}
+
+    def fired(self, schedules: Sequence[str]) -> dict[str, float]:
+        rows = self._all("fired", "read schedules", {"names": list(schedules)})
+        return {row["name"]: float(row["last_fire"]) for row in rows}
+
+    def mark_fired(self, schedule: str, fire_at: float) -> None:
+        self._rowcount("mark_fired", "record a fire", {"name": schedule, "at": float(fire_at)})
+
     def requeue_dead(self, job_ids: Sequence[str]) -> int:
         if not job_ids:
             return 0
@@ -600,6 +656,8 @@ class PostgresStore:
                 total += deleted
                 if deleted < batch:
                     break
+        if total:
+            self._rowcount("prune_limits", "prune limit reservations", {})
         return total
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -629,6 +687,16 @@ class PostgresStore:
             listener = self._listener
         listener.listening.wait(max(0.0, min(deadline - time.monotonic(), self._timeout)))
         return listener
+
+
+def _runner(conn: Connection) -> Run:
+    """Named statements on `conn`, for the shared admission steps."""
+
+    def run(name: str, params: Any) -> builtins.list[Row]:
+        cursor = _cursor(conn).execute(_sql(name), params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    return run
 
 
 def _configure(conn: Connection) -> None:

@@ -2,6 +2,7 @@
 -- Each queue's head is read off conveyor_jobs_ready in claim order (a filter
 -- on several queues at once would sort their whole backlog) and locked, rows
 -- that another claimer holds skipped; the best of those heads are taken.
+-- Paused queues (conveyor_paused) are left out.
 -- `= ANY(ARRAY(...))` keeps the update on the primary key whatever `limit`
 -- the plan was made for. RETURNING does not keep the order: the caller sorts.
 -- Rows are locked as the update locks them (NO KEY UPDATE: no unique column
@@ -21,6 +22,7 @@ WHERE seq = ANY(ARRAY(
     CROSS JOIN LATERAL (
         SELECT seq, priority, run_at FROM conveyor_jobs
         WHERE state = 'queued' AND queue = q.name
+          AND NOT EXISTS (SELECT 1 FROM conveyor_paused WHERE queue = q.name)
         ORDER BY priority DESC, run_at, seq
         LIMIT %(limit)s
         FOR NO KEY UPDATE SKIP LOCKED

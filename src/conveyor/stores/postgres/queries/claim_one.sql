@@ -1,7 +1,7 @@
 -- claim.sql for a worker of one queue (the common case): its head is read
 -- off conveyor_jobs_ready in claim order and locked, rows another claimer
--- holds skipped, with no per-queue merge to plan or sort. Locks and returned
--- columns as in claim.sql.
+-- holds skipped, with no per-queue merge to plan or sort. Locks, returned
+-- columns and paused queues as in claim.sql.
 UPDATE conveyor_jobs
 SET state = 'running',
     attempt = attempt + 1,
@@ -11,6 +11,7 @@ SET state = 'running',
 WHERE seq = ANY(ARRAY(
     SELECT seq FROM conveyor_jobs
     WHERE state = 'queued' AND queue = %(queue)s
+      AND NOT EXISTS (SELECT 1 FROM conveyor_paused WHERE queue = %(queue)s)
     ORDER BY priority DESC, run_at, seq
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED

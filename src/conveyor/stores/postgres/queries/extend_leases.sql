@@ -8,3 +8,4 @@ FROM (
     OFFSET 0
 ) AS held
 WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = held.held
+RETURNING j.id

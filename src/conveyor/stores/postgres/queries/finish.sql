@@ -11,7 +11,7 @@
 WITH applied AS (
     UPDATE conveyor_jobs AS j
     SET state = o.state,
-        attempt = CASE WHEN o.state = 'queued' THEN j.attempt - 1 ELSE j.attempt END,
+        attempt = CASE WHEN o.refund THEN j.attempt - 1 ELSE j.attempt END,
         run_at = CASE o.state
             WHEN 'scheduled' THEN now() + make_interval(secs => o.delay)
             WHEN 'queued' THEN now()
@@ -27,8 +27,8 @@ WITH applied AS (
         SELECT *, 'running' AS held
         FROM unnest(
             %(id)b::text[], %(attempt)b::integer[], %(state)b::text[], %(delay)b::float8[],
-            %(result)b::text[], %(reason)b::text[], %(error)b::text[]
-        ) AS o(id, attempt, state, delay, result, reason, error)
+            %(result)b::text[], %(reason)b::text[], %(error)b::text[], %(refund)b::boolean[]
+        ) AS o(id, attempt, state, delay, result, reason, error, refund)
         OFFSET 0
     ) AS o
     WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = o.held

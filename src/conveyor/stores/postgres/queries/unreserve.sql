@@ -1,0 +1,1 @@
+DELETE FROM conveyor_reservations WHERE bucket = %(bucket)s AND job_id = %(id)s
