@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from conveyor import Conveyor, JobState
 from tests.apps.worker_app import LEASE_ENV, Event, read_log, register
 from tests.backends import SHARED_BACKENDS, Backend, backend_params
-from tests.helpers import get, wait_for
+from tests.helpers import get, most_in_window, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.worker_app:app"
@@ -292,3 +293,32 @@ def test_unusable_store_is_one_clear_error(
     assert "Traceback" not in stderr
     assert mentions in lines[0]
     assert lines[0].lower().startswith("error")
+
+
+def test_a_rate_limit_holds_across_worker_processes(
+    spawn: Spawn, producer: Conveyor, log: Path
+) -> None:
+    limited = producer.get_task("limited")
+    jobs = limited.enqueue_many([(n, str(log)) for n in range(50)])
+    began = time.time()
+    workers = [spawn("--concurrency", "10") for _ in range(2)]
+
+    def stamps() -> list[tuple[float, int]]:
+        if not log.exists():
+            return []
+        lines = [line.split() for line in log.read_text().splitlines()]
+        return [(float(at), int(pid)) for at, _, pid in lines]
+
+    wait_for(lambda: len(stamps()) == 50, timeout=40, message="50 rate-limited jobs")
+    elapsed = time.time() - began
+    for worker in workers:
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+
+    times = [at for at, _ in stamps()]
+    assert 9.0 <= max(times) - min(times) <= 12.0, max(times) - min(times)
+    assert elapsed <= 20.0, elapsed
+    # Start times are taken in the task, a few ms after the store admitted it.
+    assert most_in_window(times, 1.0 - 0.05) <= 5
+    assert {pid for _, pid in stamps()} == {w.pid for w in workers}  # both took part
+    assert {get(producer.store, job.id).attempt for job in jobs} == {1}
