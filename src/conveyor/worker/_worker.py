@@ -259,8 +259,12 @@ class Worker:
         are written, yet a slow store cannot pile up leases.
 
         Nothing is claimed ahead of a free slot: a job that kills its worker
-        would take every prefetched job's attempt down with it."""
-        return min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
+        would take every prefetched job's attempt down with it. With
+        `max_jobs`, nothing is claimed beyond what is left of it."""
+        free = min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
+        if self.max_jobs is not None:
+            free = min(free, self.max_jobs - self.stats.processed - len(self._held))
+        return free
 
     def _wait_for_free_slots(self) -> int:
         """Wait for a free slot, then up to `CLAIM_GATHER` seconds more for half
