@@ -68,6 +68,15 @@ class TaskOptions:
 ENQUEUE_OPTIONS = frozenset({"queue", "priority", "max_attempts", "timeout", "delay", "at", "key"})
 
 
+def _plain_arity(signature: inspect.Signature) -> int | None:
+    """The number of parameters when every one is positional-or-keyword with
+    no default: then a call binds exactly when it passes that many positionally."""
+    params = signature.parameters.values()
+    if all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params):
+        return len(signature.parameters)
+    return None
+
+
 def _seconds(delay: Delay) -> float:
     return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
 
@@ -81,6 +90,9 @@ class Task(Generic[P, R]):
         self.name = name
         self.default_options = options
         self.signature = inspect.signature(fn)
+        #: Calls with exactly this many positional arguments and no keywords
+        #: bind without `Signature.bind` (None: always bind).
+        self.plain_arity = _plain_arity(self.signature)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.limits = TaskLimits.of(
             name, options.rate_limit, options.concurrency, options.limit_key
@@ -158,10 +170,11 @@ class TaskCall(Generic[P, R]):
         `conveyor.errors.EncodeError` (a `TypeError`) when they are not JSON.
         """
         task, opts = self.task, self.opts
-        try:
-            task.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{task.name}{task.signature}: {exc}") from None
+        if kwargs or len(args) != task.plain_arity:
+            try:
+                task.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{task.name}{task.signature}: {exc}") from None
         key = opts.key(*args, **kwargs) if callable(opts.key) else opts.key
         return NewJob(
             id=new_id(),
