@@ -164,20 +164,22 @@ def _plain_success(outcome: Outcome) -> bool:
     return outcome.state is JobState.SUCCEEDED and outcome.error is None and outcome.reason is None
 
 
-def _active(row: Row) -> bool:
-    return row["state"] in _ACTIVE
+def _active(row: JobRow) -> bool:
+    return row[_STATE] in _ACTIVE
 
 
-#: Where `_job_record` finds the claim order in a claimed row (see claim.sql).
-_PRIORITY, _RUN_AT, _SEQ = 5, 8, 19
+#: A job row as claims and enqueues return it: `JobRecord`'s fields in order,
+#: times as epoch seconds, errors as JSON text, then ``seq`` (see claim.sql).
+JobRow = tuple[Any, ...]
+_ID, _STATE, _PRIORITY, _RUN_AT, _KEY, _SEQ = 0, 4, 5, 8, 11, 19
 
 
-def _claim_order(row: tuple[Any, ...]) -> tuple[int, float, int]:
+def _claim_order(row: JobRow) -> tuple[int, float, int]:
     return (-row[_PRIORITY], row[_RUN_AT], row[_SEQ])
 
 
-def _job_record(row: tuple[Any, ...]) -> JobRecord:
-    """A row in `JobRecord` field order (claim.sql's RETURNING) as a record."""
+def _job_record(row: JobRow) -> JobRecord:
+    """A `JobRow` as a record: no dict, no Python loader per value."""
     return JobRecord(
         id=row[0],
         task=row[1],
@@ -394,30 +396,28 @@ class PostgresStore:
     ) -> builtins.list[JobRecord]:
         if connection is None:
             with self._errors("enqueue jobs"), self._connection() as conn:
-                return self._insert(conn, jobs, own=True)
+                return self._insert(conn, jobs)
         if not isinstance(connection, psycopg.Connection):
             raise StoreError(
                 "the PostgreSQL store enqueues in a psycopg.Connection's transaction, "
                 f"not a {type(connection).__name__}"
             )
         with self._errors("enqueue in the caller's transaction"):
-            return self._insert(connection, jobs, own=False)
+            return self._insert(connection, jobs)
 
-    def _insert(
-        self, conn: Connection, jobs: Sequence[NewJob], *, own: bool
-    ) -> builtins.list[JobRecord]:
+    def _insert(self, conn: Connection, jobs: Sequence[NewJob]) -> builtins.list[JobRecord]:
         """One statement inserts and NOTIFYs (one job: plain parameters, a
         batch: arrays). A job whose id is stored already gets that stored
         record back, so a batch whose reply was lost can be sent again. On the
         caller's connection it is part of the caller's transaction, neither
         committed nor rolled back here (PostgreSQL delivers the NOTIFY at its
         commit, or never)."""
-        found: dict[str, Row] = {}
+        found: dict[str, JobRow] = {}
         pending = list(jobs)
         for _ in range(_KEY_RETRIES):
             if not pending:
                 break
-            cursor = _cursor(conn, callers=not own)
+            cursor = conn.cursor(row_factory=tuple_row, binary=True)
             if len(pending) == 1:
                 cursor.execute(_sql("insert_job"), _insert_one_params(pending[0]))
             else:
@@ -425,7 +425,7 @@ class PostgresStore:
             pending = _settle(pending, cursor.fetchall(), found)
         if pending:
             raise StoreError(f"jobs with key {pending[0].key!r} keep racing: try again")
-        return [record_from_row(found[job.id]) for job in jobs]
+        return [_job_record(found[job.id]) for job in jobs]
 
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float
@@ -745,23 +745,23 @@ def _insert_params(jobs: Sequence[NewJob]) -> dict[str, builtins.list[Any]]:
 
 
 def _settle(
-    jobs: builtins.list[NewJob], rows: builtins.list[Row], found: dict[str, Row]
+    jobs: builtins.list[NewJob], rows: builtins.list[JobRow], found: dict[str, JobRow]
 ) -> builtins.list[NewJob]:
     """Record in `found` the row each job stands for: its own (inserted now,
     or stored before under its id), or the active job holding its key. Returns
     the jobs with none (their key's holder finished, or a row with their id
     committed, while the insert ran): the caller inserts them again."""
     ids = {job.id for job in jobs}
-    holders: dict[str, Row] = {}
+    holders: dict[str, JobRow] = {}
     for row in rows:
-        if row["id"] in ids:
-            found[row["id"]] = row
-        elif row["key"] is not None:
-            holders.setdefault(row["key"], row)
+        if row[_ID] in ids:
+            found[row[_ID]] = row
+        elif row[_KEY] is not None:
+            holders.setdefault(row[_KEY], row)
     # A job of this batch that is active holds its key, whatever the snapshot
     # showed (one stored before under its id may have finished: it holds none).
     holders.update(
-        {row["key"]: row for row in rows if row["id"] in ids and row["key"] and _active(row)}
+        {row[_KEY]: row for row in rows if row[_ID] in ids and row[_KEY] and _active(row)}
     )
     unsettled = []
     for job in jobs:

@@ -18,11 +18,23 @@ WITH new AS (
     ON CONFLICT DO NOTHING
     RETURNING *
 )
-SELECT * FROM inserted
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM inserted
 UNION ALL
-SELECT * FROM conveyor_jobs
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM conveyor_jobs
 WHERE id = %(id)s::text AND NOT EXISTS (SELECT FROM inserted)
 UNION ALL
-SELECT * FROM conveyor_jobs
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM conveyor_jobs
 WHERE key = %(key)s::text AND state IN ('scheduled', 'queued', 'running')
   AND NOT EXISTS (SELECT FROM inserted)

@@ -8,6 +8,8 @@
 -- Each job's queue is notified: a hint for waiting workers, which PostgreSQL
 -- delivers at commit (never on rollback) and once per queue. A queue name
 -- too long for a payload sends '', which wakes every waiter.
+--
+-- Rows come back with claim.sql's columns, for the same reason.
 WITH batch AS (
     SELECT j.*,
            coalesce(to_timestamp(j.at), statement_timestamp() + make_interval(secs => j.delay))
@@ -34,9 +36,21 @@ WITH batch AS (
 ), skipped AS (
     SELECT id, key FROM batch WHERE NOT EXISTS (SELECT FROM inserted WHERE inserted.id = batch.id)
 )
-SELECT * FROM inserted
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM inserted
 UNION ALL
-SELECT * FROM conveyor_jobs WHERE id IN (SELECT id FROM skipped)
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM conveyor_jobs WHERE id IN (SELECT id FROM skipped)
 UNION ALL
-SELECT * FROM conveyor_jobs
+SELECT id, task, queue, payload, state, priority, attempt, max_attempts,
+    extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
+    extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+    extract(epoch FROM lease_expires_at)::float8, worker, result, reason, errors::text, seq
+FROM conveyor_jobs
 WHERE key IN (SELECT key FROM skipped) AND state IN ('scheduled', 'queued', 'running')
