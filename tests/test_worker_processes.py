@@ -316,8 +316,8 @@ def test_a_rate_limit_holds_across_worker_processes(
         assert worker.wait(30) == 0
 
     times = [at for at, _ in stamps()]
-    assert 9.0 <= max(times) - min(times) <= 12.0, max(times) - min(times)
-    assert elapsed <= 20.0, elapsed
+    assert 9.0 <= max(times) - min(times) <= 13.0, max(times) - min(times)
+    assert elapsed <= 25.0, elapsed
     # Start times are taken in the task, a few ms after the store admitted it.
     assert most_in_window(times, 1.0 - 0.05) <= 5
     assert {pid for _, pid in stamps()} == {w.pid for w in workers}  # both took part

@@ -1,8 +1,10 @@
-"""`Store.admit` and `Store.release`, once for the stores that run them in
-Python inside their own atomic step: the decision (`decide`, also used by the
-memory store) and, for the SQL stores, the sequence of named statements
-(`admit_with`, `release_with`). The Redis store's Lua scripts follow the same
-rules."""
+"""`Store.admit` and `Store.release` in Python: the decision (`decide`, used
+by the memory store) and the sequence of named statements that runs it inside
+one SQLite transaction (`admit_with`, `release_with`). The Redis store's Lua
+scripts and the PostgreSQL store's functions (one round trip each, since the
+worker knows a rate slot's time only to within the call's round trip) follow
+the same rules.
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,10 @@ Four kinds of thread share one `Worker`:
   batch sized to them, or waits on the store when nothing is due;
 - executors run attempts: a pool of threads for sync tasks and one event
   loop thread for ``async def`` tasks, both under the same slot count;
-- the acker writes finished attempts to the store in batches, one round trip
-  per batch;
+- outcomes ride along with the next claim (`Store.claim(finished=...)`): one
+  round trip, and one commit on SQL stores, for a batch's outcomes and the
+  next batch; the acker stores those no claim took within `ACK_DELAY`
+  (the worker is idle, or at its limit of held jobs), in batches;
 - upkeep heartbeats the leases held (stopping the attempts of jobs cancelled
   meanwhile), recovers expired ones and prunes old finished jobs;
 - with periodic tasks, the scheduler fires their due ticks.
@@ -53,6 +55,16 @@ log = logging.getLogger("conveyor.worker")
 #: Seconds a claim waits for more free slots once one is free (see
 #: `Worker._wait_for_free_slots`); an idle worker, all slots free, never waits.
 CLAIM_GATHER = 0.002
+
+#: Seconds a rate-limited attempt may start after its slot: past that (a
+#: slow admission reply, a late wake-up) it asks the store for another slot.
+ADMIT_TOLERANCE = 0.02
+#: Admissions asked for one attempt before it is handed back to the queue.
+ADMIT_TRIES = 5
+
+#: Seconds an outcome waits for a claim to carry it before the acker stores
+#: it alone: under load the claim loop comes round within a few ms.
+ACK_DELAY = 0.005
 
 #: Set by the supervisor to its pid, so a worker whose supervisor died stops.
 SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
@@ -168,7 +180,12 @@ class Worker:
         self._running = 0
         self._async_tasks: set[asyncio.Task[None]] = set()
         self._cond = threading.Condition()
-        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        #: Outcomes not yet taken to the store, and when the oldest came.
+        self._pending: list[Outcome] = []
+        self._pending_since = 0.0
+        #: Set while outcomes are pending: the acker sleeps on it, not on
+        #: `_cond`, which wakes at every start and end of an attempt.
+        self._has_pending = threading.Event()
         self._sync_jobs: queue.SimpleQueue[Prepared | None] = queue.SimpleQueue()
         self._loop = asyncio.new_event_loop()
         self._stopping = threading.Event()  # stop claiming, finish in-flight work
@@ -215,12 +232,16 @@ class Worker:
             # stored meanwhile: a retry stored while the claim ran may be due,
             # yet unseen by a store whose claim reads a snapshot (PostgreSQL).
             settled = not self._held
+            finished = self._take_pending(ready_at=None)
             try:
-                records = self._claim(free)
+                records = self._claim(free, finished)
             except StoreError as exc:
+                self._return_pending(finished)
                 trouble.wait(exc, self._stopping)
                 continue
             trouble.clear()
+            if finished:
+                self._stored(finished)
             if records:
                 self._start(records)
                 continue
@@ -236,12 +257,15 @@ class Worker:
             except StoreError as exc:
                 trouble.wait(exc, self._stopping)
 
-    def _claim(self, free: int) -> list[JobRecord]:
+    def _claim(self, free: int, finished: list[Outcome]) -> list[JobRecord]:
         if not self.weights:
-            return self.store.claim(self.queues, self.info.id, free, self.lease)
+            return self.store.claim(self.queues, self.info.id, free, self.lease, finished)
         records: list[JobRecord] = []
         for name in self._weighted_order():
-            records += self.store.claim([name], self.info.id, free - len(records), self.lease)
+            records += self.store.claim(
+                [name], self.info.id, free - len(records), self.lease, finished
+            )
+            finished = []
             if len(records) >= free:
                 break
         return records
@@ -318,8 +342,11 @@ class Worker:
         is nothing to store (the store put the job back, or it was cancelled)
         and the job is let go now."""
         if outcome is not None and not self._closed:
-            self._outcomes.put(outcome)
             with self._cond:
+                if not self._pending:
+                    self._pending_since = time.monotonic()
+                    self._has_pending.set()
+                self._pending.append(outcome)
                 self._running -= 1
                 self._cond.notify_all()
             return
@@ -336,12 +363,10 @@ class Worker:
     def _sync_thread(self) -> None:
         while (job := self._sync_jobs.get()) is not None:
             job_id = job.record.id
-            wait, instead = self._admit(job)
-            if wait is None:
+            admitted, instead = self._admit(job)
+            if not admitted:
                 self._complete(job_id, instead)
                 continue
-            if wait > 0:
-                time.sleep(wait)
             context = self._attempts[job_id].context
             if self.pool == "processes" or job.task.default_options.process:
                 outcome = self._executor.run_in_child(job, context, self._children)
@@ -355,12 +380,10 @@ class Worker:
         job_id = job.record.id
         try:
             if job.task.limits is not None:
-                wait, instead = await asyncio.to_thread(self._admit, job)
-                if wait is None:
+                admitted, instead = await asyncio.to_thread(self._admit, job)
+                if not admitted:
                     self._complete(job_id, instead)
                     return
-                if wait > 0:
-                    await asyncio.sleep(wait)
             outcome: Outcome | None = await self._executor.run_async(
                 job, self._attempts[job_id].context
             )
@@ -371,31 +394,47 @@ class Worker:
             outcome = None
         self._complete(job_id, outcome)
 
-    def _admit(self, job: Prepared) -> tuple[float | None, Outcome | None]:
-        """The seconds to wait before the job starts (its rate slot), or None
-        and the outcome to store instead: None when the store put the job
-        back (it is over a limit), an `Outcome` when the check itself failed."""
+    def _admit(self, job: Prepared) -> tuple[bool, Outcome | None]:
+        """Whether the job may start now (after waiting for its rate slot),
+        and if not, the outcome to store instead: None when the store put the
+        job back (it is over a limit), an `Outcome` when the check failed.
+
+        A rate slot is a time on the store's clock, known here only up to the
+        admission's round trip: if that round trip and the wait's oversleep
+        could make the start later than `ADMIT_TOLERANCE` past the slot, the
+        slot is given up and the store asked again, so a late start never
+        squeezes the next one closer than the rate allows."""
         limits = job.task.limits
         if limits is None:
-            return 0.0, None
+            return True, None
         record = job.record
         try:
             rate, concurrency = limits.for_job(job.args, job.kwargs)
         except Exception as exc:  # the task's limit_key raised
-            return None, self._executor.failure(job, exc)
-        try:
-            wait = self.store.admit(
-                Lease(record.id, record.attempt), rate=rate, concurrency=concurrency
-            )
-        except StoreError as exc:
-            log.warning("could not check the limits of job %s, handing it back: %s", record.id, exc)
-            return None, Outcome(record.id, record.attempt, JobState.QUEUED)
-        if wait is None:
-            self.stats.deferred += 1
-            return None, None
-        if concurrency is not None:
-            self._attempts[record.id].concurrency = concurrency
-        return wait, None
+            return False, self._executor.failure(job, exc)
+        lease = Lease(record.id, record.attempt)
+        for _ in range(ADMIT_TRIES):
+            sent = time.monotonic()
+            try:
+                wait = self.store.admit(lease, rate=rate, concurrency=concurrency)
+            except StoreError as exc:
+                log.warning("could not check the limits of job %s, handing it back: %s",
+                            record.id, exc)  # fmt: skip
+                return False, Outcome(record.id, record.attempt, JobState.QUEUED)
+            if wait is None:
+                self.stats.deferred += 1
+                return False, None
+            if concurrency is not None:
+                self._attempts[record.id].concurrency = concurrency
+            if wait > 0:
+                time.sleep(wait)
+            late = time.monotonic() - sent - wait
+            if rate is None or late <= ADMIT_TOLERANCE:
+                return True, None
+            log.debug("job %s may be %.0f ms late for its rate slot: asking again",
+                      record.id, late * 1000)  # fmt: skip
+        log.warning("job %s kept missing its rate slot, handing it back", record.id)
+        return False, Outcome(record.id, record.attempt, JobState.QUEUED)
 
     def _release(self, limit: ConcurrencyLimit) -> None:
         """Wake a job parked behind `limit`; if this fails, parked jobs still
@@ -424,23 +463,42 @@ class Worker:
 
     # -- storing outcomes ------------------------------------------------
 
+    def _take_pending(self, ready_at: float | None) -> list[Outcome]:
+        """Up to `batch_size` pending outcomes; with `ready_at`, only if the
+        oldest came before it (the acker leaves fresh ones to the claim loop)."""
+        with self._cond:
+            if not self._pending or (ready_at is not None and self._pending_since > ready_at):
+                return []
+            batch = self._pending[: self.batch_size]
+            del self._pending[: self.batch_size]
+            self._pending_since = time.monotonic()
+            if not self._pending:
+                self._has_pending.clear()
+            return batch
+
+    def _return_pending(self, batch: list[Outcome]) -> None:
+        """Outcomes a failed claim carried go back for the acker (or the next claim)."""
+        if batch:
+            with self._cond:
+                self._pending[:0] = batch
+                self._pending_since = time.monotonic() - ACK_DELAY
+                self._has_pending.set()
+                self._cond.notify_all()
+
     def _acker(self) -> None:
-        """Store outcomes in batches until shutdown has drained them all."""
+        """Store the outcomes no claim took, until shutdown has drained them all."""
         trouble = _Trouble()
         batch: list[Outcome] = []
         while True:
             if not batch:
-                try:
-                    batch.append(self._outcomes.get(timeout=0.05))
-                except queue.Empty:
-                    if self._acker_done.is_set():
+                done = self._acker_done.is_set()
+                batch = self._take_pending(None if done else time.monotonic() - ACK_DELAY)
+                if not batch:
+                    if done:
                         return
+                    if self._has_pending.wait(0.05):  # fresh ones: give a claim time
+                        time.sleep(max(0.0, self._pending_since + ACK_DELAY - time.monotonic()))
                     continue
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._outcomes.get_nowait())
-                except queue.Empty:
-                    break
             try:
                 self.store.finish(batch)
             except StoreError as exc:

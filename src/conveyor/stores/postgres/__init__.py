@@ -38,10 +38,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
-from conveyor.stores._admission import Run, admit_with, release_with
 from conveyor.stores._records import error_json, parse_errors, record_from_row
 from conveyor.stores._sql import migrations, query
 from conveyor.stores.base import (
+    ADMIT_WAIT,
+    PARK_SECONDS,
     Capabilities,
     ConcurrencyLimit,
     Lease,
@@ -428,13 +429,22 @@ class PostgresStore:
         return [_job_record(found[job.id]) for job in jobs]
 
     def claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float
+        self,
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        finished: Sequence[Outcome] = (),
     ) -> builtins.list[JobRecord]:
         """Due scheduled jobs are staged first, in the same round trip, except
         while this store's claims come back full: then at most every
         `_STAGE_EVERY` seconds (a saturated worker has a backlog to run anyway,
-        and staging on every claim is a statement per batch for nothing)."""
+        and staging on every claim is a statement per batch for nothing).
+        With `finished`, the outcomes, the staging and the claim are one
+        transaction: one commit, one wait for the WAL flush."""
         if limit <= 0 or not queues:
+            if finished:
+                self.finish(finished)
             return []
         names = list(dict.fromkeys(queues))
         params: dict[str, Any] = {"worker": worker, "limit": limit, "lease": lease}
@@ -446,7 +456,13 @@ class PostgresStore:
         stage = not self._claims_full or started - self._staged_at >= _STAGE_EVERY
         with self._errors("claim jobs"), self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row, binary=True)
-            if stage:
+            if finished:
+                with conn.transaction(), conn.pipeline():
+                    conn.execute(*_finish_statement(finished))
+                    if stage:
+                        conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
+                    cursor.execute(statement, params)
+            elif stage:
                 with conn.pipeline():
                     conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
                     cursor.execute(statement, params)
@@ -495,47 +511,37 @@ class PostgresStore:
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
     ) -> float | None:
-        """The shared admission steps, one statement each, in one transaction
-        that holds the buckets' advisory locks (so admissions in a bucket
-        take turns); the database clock decides."""
-        buckets = sorted({limit.bucket for limit in (rate, concurrency) if limit is not None})
-        with self._errors("check limits"), self._connection() as conn, conn.transaction():
-            run = _runner(conn)
-            now = time.time()
-            for bucket in buckets:
-                [locked] = run("lock_bucket", {"bucket": bucket})
-                now = locked["now"]
-            return admit_with(run, now, lease, rate, concurrency)
+        """One call of the ``conveyor_admit`` function (migration 0003): one
+        round trip, since the worker knows the slot's time only to within it."""
+        params = {
+            "id": lease.job_id,
+            "attempt": lease.attempt,
+            "rate": None if rate is None else rate.bucket,
+            "interval": None if rate is None else rate.interval,
+            "bucket": None if concurrency is None else concurrency.bucket,
+            "limit": None if concurrency is None else concurrency.limit,
+            "park": PARK_SECONDS,
+            "admit_wait": ADMIT_WAIT,
+        }
+        wait = self._one("admit", "check limits", params)["wait"]
+        return None if wait is None else float(wait)
 
     def release(self, limit: ConcurrencyLimit) -> int:
-        with self._errors("release a slot"), self._connection() as conn, conn.transaction():
-            run = _runner(conn)
-            [locked] = run("lock_bucket", {"bucket": limit.bucket})
-            return release_with(run, locked["now"], limit)
+        params = {"bucket": limit.bucket, "limit": limit.limit}
+        return int(self._one("release", "release a slot", params)["woken"])
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         """One statement per batch; a batch of plain successes (the usual
         one) takes a lighter statement than one with retries or failures."""
         if not outcomes:
             return 0
-        if all(_plain_success(o) for o in outcomes):
-            params = {
-                "id": [o.job_id for o in outcomes],
-                "attempt": [o.attempt for o in outcomes],
-                "result": [o.result for o in outcomes],
-            }
-            return self._rowcount("finish_succeeded", "store outcomes", params)
-        params = {
-            "id": [o.job_id for o in outcomes],
-            "attempt": [o.attempt for o in outcomes],
-            "state": [o.state.value for o in outcomes],
-            "delay": [float(o.delay) for o in outcomes],
-            "result": [o.result for o in outcomes],
-            "reason": [o.reason for o in outcomes],
-            "error": [error_json(o.error) for o in outcomes],
-            "refund": [o.refund for o in outcomes],
-        }
-        return int(self._one("finish", "store outcomes", params)["applied"])
+        statement, params = _finish_statement(outcomes)
+        with self._errors("store outcomes"), self._connection() as conn:
+            cursor = conn.cursor(row_factory=tuple_row).execute(statement, params)
+            if cursor.description is None:  # finish_succeeded: no rows back
+                return cursor.rowcount
+            row = cursor.fetchone()
+            return 0 if row is None else int(row[0])
 
     def recover(self) -> int:
         return int(self._one("recover", "recover expired leases", {})["recovered"])
@@ -689,14 +695,23 @@ class PostgresStore:
         return listener
 
 
-def _runner(conn: Connection) -> Run:
-    """Named statements on `conn`, for the shared admission steps."""
-
-    def run(name: str, params: Any) -> builtins.list[Row]:
-        cursor = _cursor(conn).execute(_sql(name), params)
-        return cursor.fetchall() if cursor.description is not None else []
-
-    return run
+def _finish_statement(outcomes: Sequence[Outcome]) -> tuple[str, dict[str, Any]]:
+    """The statement that stores `outcomes`: a batch of plain successes (the
+    usual one) takes a lighter one than a batch with retries or failures."""
+    ids, attempts = [o.job_id for o in outcomes], [o.attempt for o in outcomes]
+    if all(_plain_success(o) for o in outcomes):
+        results = [o.result for o in outcomes]
+        return _sql("finish_succeeded"), {"id": ids, "attempt": attempts, "result": results}
+    return _sql("finish"), {
+        "id": ids,
+        "attempt": attempts,
+        "state": [o.state.value for o in outcomes],
+        "delay": [float(o.delay) for o in outcomes],
+        "result": [o.result for o in outcomes],
+        "reason": [o.reason for o in outcomes],
+        "error": [error_json(o.error) for o in outcomes],
+        "refund": [o.refund for o in outcomes],
+    }
 
 
 def _configure(conn: Connection) -> None:

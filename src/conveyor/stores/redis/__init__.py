@@ -185,6 +185,21 @@ def _record(row: Sequence[Any]) -> JobRecord:
     )
 
 
+_FINISH_KEYS = ("running", "keys", "scheduled")
+
+
+def _finish_args(outcomes: Sequence[Outcome]) -> builtins.list[Any]:
+    """finish.lua's arguments: eight per outcome."""
+    args: builtins.list[Any] = []
+    for outcome in outcomes:
+        args += (
+            outcome.job_id, outcome.attempt, outcome.state.value, outcome.delay,
+            outcome.result or "", "" if outcome.reason is None else str(outcome.reason),
+            error_json(outcome.error) or "", "1" if outcome.refund else "",
+        )  # fmt: skip
+    return args
+
+
 def _optional(value: str | None) -> str:
     """An optional string that may be empty, as the scripts read it."""
     return "" if value is None else "=" + value
@@ -300,6 +315,47 @@ class RedisStore:
             doing = name.replace("_", " ")
             raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
 
+    def _run_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> Any:
+        """Several scripts in one round trip, run in order (each atomic, not
+        the lot). A script Redis has forgotten is loaded and run again alone,
+        in its place in the order."""
+        commands = [
+            ("EVALSHA", self._scripts[name][0], len(keys), *[self._keys[k] for k in keys], *args)
+            for name, keys, args in calls
+        ]
+        results: builtins.list[Any] = []
+        try:
+            conn = self._checkout()
+            clean = False
+            try:
+                pack = _pack_command
+                packed = (
+                    [pack(c) for c in commands]
+                    if pack is not None
+                    else [part for c in commands for part in conn.pack_command(*c)]
+                )
+                conn.send_packed_command(packed)
+                for _ in commands:
+                    try:
+                        results.append(conn.read_response())
+                    except redis.ResponseError as exc:  # read in full: the rest follow
+                        results.append(exc)
+                clean = True
+            finally:
+                if not clean:
+                    conn.disconnect()
+                self._idle.append(conn)
+        except (redis.RedisError, OSError) as exc:
+            doing = " and ".join(name for name, _, _ in calls).replace("_", " ")
+            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
+        for n, (result, call) in enumerate(zip(results, calls, strict=True)):
+            if isinstance(result, NoScriptError):
+                results[n] = self._run(*call)
+            elif isinstance(result, redis.ResponseError):
+                doing = call[0].replace("_", " ")
+                raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(result)}")
+        return results
+
     def _checkout(self) -> Any:
         """An idle connection of the store's own, made by its pool but kept
         off the pool's books: a pool checkout and release (locking, metrics)
@@ -380,13 +436,24 @@ class RedisStore:
         return _enqueued(jobs, self._run("enqueue", ("seq", "queues", "keys", "scheduled"), args))
 
     def claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float
+        self,
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        finished: Sequence[Outcome] = (),
     ) -> builtins.list[JobRecord]:
+        """With `finished`, the finish script and the claim script go out
+        together: one round trip (two scripts, each atomic)."""
         if limit <= 0 or not queues:
+            if finished:
+                self.finish(finished)
             return []
-        rows = self._run(
-            "claim", ("running", "scheduled"), (worker, limit, lease, *dict.fromkeys(queues))
-        )
+        claim = ("claim", ("running", "scheduled"), (worker, limit, lease, *dict.fromkeys(queues)))
+        if finished:
+            _, rows = self._run_many([("finish", _FINISH_KEYS, _finish_args(finished)), claim])
+        else:
+            rows = self._run(*claim)
         return [_record(row) for row in rows]
 
     def heartbeat(
@@ -433,14 +500,7 @@ class RedisStore:
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
             return 0
-        args: builtins.list[Any] = []
-        for outcome in outcomes:
-            args += (
-                outcome.job_id, outcome.attempt, outcome.state.value, outcome.delay,
-                outcome.result or "", "" if outcome.reason is None else str(outcome.reason),
-                error_json(outcome.error) or "", "1" if outcome.refund else "",
-            )  # fmt: skip
-        applied: int = self._run("finish", ("running", "keys", "scheduled"), args)
+        applied: int = self._run("finish", _FINISH_KEYS, _finish_args(outcomes))
         return applied
 
     def recover(self) -> int:

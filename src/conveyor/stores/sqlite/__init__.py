@@ -45,6 +45,28 @@ def _claim_order(row: dict[str, Any]) -> tuple[int, float, int]:
     return (-row["priority"], row["run_at"], row["seq"])
 
 
+def _apply(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: float) -> int:
+    """Store outcomes inside the caller's write transaction; how many applied."""
+    cursor = conn.executemany(
+        query(_SQL, "finish"),
+        [
+            {
+                "id": outcome.job_id,
+                "attempt": outcome.attempt,
+                "state": outcome.state.value,
+                "refund": outcome.refund,
+                "now": now,
+                "delay": outcome.delay,
+                "result": outcome.result,
+                "reason": outcome.reason,
+                "error": error_json(outcome.error),
+            }
+            for outcome in outcomes
+        ],
+    )
+    return cursor.rowcount
+
+
 def _runner(conn: sqlite3.Connection) -> Run:
     """Named statements on `conn`, for the shared admission steps."""
 
@@ -214,12 +236,21 @@ class SqliteStore:
         return records
 
     def claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float
+        self,
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        finished: Sequence[Outcome] = (),
     ) -> builtins.list[JobRecord]:
         if limit <= 0 or not queues:
+            if finished:
+                self.finish(finished)
             return []
         with self._write() as conn:
             now = time.time()
+            if finished:
+                _apply(conn, finished, now)
             paused = {row["queue"] for row in conn.execute(query(_SQL, "paused"))}
             conn.execute(query(_SQL, "stage_due"), {"now": now})
             candidates = [
@@ -287,25 +318,7 @@ class SqliteStore:
         if not outcomes:
             return 0
         with self._write() as conn:
-            now = time.time()
-            cursor = conn.executemany(
-                query(_SQL, "finish"),
-                [
-                    {
-                        "id": outcome.job_id,
-                        "attempt": outcome.attempt,
-                        "state": outcome.state.value,
-                        "refund": outcome.refund,
-                        "now": now,
-                        "delay": outcome.delay,
-                        "result": outcome.result,
-                        "reason": outcome.reason,
-                        "error": error_json(outcome.error),
-                    }
-                    for outcome in outcomes
-                ],
-            )
-            return cursor.rowcount
+            return _apply(conn, outcomes, time.time())
 
     def recover(self) -> int:
         with self._write() as conn:

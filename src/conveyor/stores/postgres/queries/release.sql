@@ -1,0 +1,1 @@
+SELECT conveyor_release(%(bucket)s, %(limit)s) AS woken
