@@ -120,22 +120,13 @@ class Store(Protocol):
         ...
 
     def claim(
-        self,
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        finished: Sequence[Outcome] = (),
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
         """Move up to `limit` due jobs to ``running`` for `worker`, best first.
 
-        `finished` outcomes are applied first, as `finish` applies them, in
-        the same round trip (and transaction, where the store has them): a
-        worker stores its last batch's outcomes with its next batch's claim,
-        one commit instead of two. Scheduled jobs whose time has come are made
-        ``queued`` next. Each claimed job's attempt is incremented and its
-        lease set to expire after `lease` seconds. The records returned are as
-        they are after the claim.
+        Scheduled jobs whose time has come are made ``queued`` first. Each
+        claimed job's attempt is incremented and its lease set to expire after
+        `lease` seconds. The records returned are as they are after the claim.
         """
         ...
 

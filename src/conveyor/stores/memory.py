@@ -189,15 +189,8 @@ class MemoryStore:
         return records
 
     def claim(
-        self,
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        finished: Sequence[Outcome] = (),
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
-        if finished:  # no round trip to save here
-            self.finish(finished)
         if limit <= 0 or not queues:
             return []
         with self._lock:

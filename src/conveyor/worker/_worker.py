@@ -6,10 +6,8 @@ Four kinds of thread share one `Worker`:
   batch sized to them, or waits on the store when nothing is due;
 - executors run attempts: a pool of threads for sync tasks and one event
   loop thread for ``async def`` tasks, both under the same slot count;
-- outcomes ride along with the next claim (`Store.claim(finished=...)`): one
-  round trip, and one commit on SQL stores, for a batch's outcomes and the
-  next batch; the acker stores those no claim took within `ACK_DELAY`
-  (the worker is idle, or at its limit of held jobs), in batches;
+- the acker writes finished attempts to the store in batches, one round trip
+  per batch;
 - upkeep heartbeats the leases held (stopping the attempts of jobs cancelled
   meanwhile), recovers expired ones and prunes old finished jobs;
 - with periodic tasks, the scheduler fires their due ticks.
@@ -61,10 +59,6 @@ CLAIM_GATHER = 0.002
 ADMIT_TOLERANCE = 0.02
 #: Admissions asked for one attempt before it is handed back to the queue.
 ADMIT_TRIES = 5
-
-#: Seconds an outcome waits for a claim to carry it before the acker stores
-#: it alone: under load the claim loop comes round within a few ms.
-ACK_DELAY = 0.005
 
 #: Set by the supervisor to its pid, so a worker whose supervisor died stops.
 SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
@@ -180,12 +174,7 @@ class Worker:
         self._running = 0
         self._async_tasks: set[asyncio.Task[None]] = set()
         self._cond = threading.Condition()
-        #: Outcomes not yet taken to the store, and when the oldest came.
-        self._pending: list[Outcome] = []
-        self._pending_since = 0.0
-        #: Set while outcomes are pending: the acker sleeps on it, not on
-        #: `_cond`, which wakes at every start and end of an attempt.
-        self._has_pending = threading.Event()
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._sync_jobs: queue.SimpleQueue[Prepared | None] = queue.SimpleQueue()
         self._loop = asyncio.new_event_loop()
         self._stopping = threading.Event()  # stop claiming, finish in-flight work
@@ -232,16 +221,12 @@ class Worker:
             # stored meanwhile: a retry stored while the claim ran may be due,
             # yet unseen by a store whose claim reads a snapshot (PostgreSQL).
             settled = not self._held
-            finished = self._take_pending(ready_at=None)
             try:
-                records = self._claim(free, finished)
+                records = self._claim(free)
             except StoreError as exc:
-                self._return_pending(finished)
                 trouble.wait(exc, self._stopping)
                 continue
             trouble.clear()
-            if finished:
-                self._stored(finished)
             if records:
                 self._start(records)
                 continue
@@ -257,15 +242,12 @@ class Worker:
             except StoreError as exc:
                 trouble.wait(exc, self._stopping)
 
-    def _claim(self, free: int, finished: list[Outcome]) -> list[JobRecord]:
+    def _claim(self, free: int) -> list[JobRecord]:
         if not self.weights:
-            return self.store.claim(self.queues, self.info.id, free, self.lease, finished)
+            return self.store.claim(self.queues, self.info.id, free, self.lease)
         records: list[JobRecord] = []
         for name in self._weighted_order():
-            records += self.store.claim(
-                [name], self.info.id, free - len(records), self.lease, finished
-            )
-            finished = []
+            records += self.store.claim([name], self.info.id, free - len(records), self.lease)
             if len(records) >= free:
                 break
         return records
@@ -342,11 +324,8 @@ class Worker:
         is nothing to store (the store put the job back, or it was cancelled)
         and the job is let go now."""
         if outcome is not None and not self._closed:
+            self._outcomes.put(outcome)
             with self._cond:
-                if not self._pending:
-                    self._pending_since = time.monotonic()
-                    self._has_pending.set()
-                self._pending.append(outcome)
                 self._running -= 1
                 self._cond.notify_all()
             return
@@ -463,42 +442,23 @@ class Worker:
 
     # -- storing outcomes ------------------------------------------------
 
-    def _take_pending(self, ready_at: float | None) -> list[Outcome]:
-        """Up to `batch_size` pending outcomes; with `ready_at`, only if the
-        oldest came before it (the acker leaves fresh ones to the claim loop)."""
-        with self._cond:
-            if not self._pending or (ready_at is not None and self._pending_since > ready_at):
-                return []
-            batch = self._pending[: self.batch_size]
-            del self._pending[: self.batch_size]
-            self._pending_since = time.monotonic()
-            if not self._pending:
-                self._has_pending.clear()
-            return batch
-
-    def _return_pending(self, batch: list[Outcome]) -> None:
-        """Outcomes a failed claim carried go back for the acker (or the next claim)."""
-        if batch:
-            with self._cond:
-                self._pending[:0] = batch
-                self._pending_since = time.monotonic() - ACK_DELAY
-                self._has_pending.set()
-                self._cond.notify_all()
-
     def _acker(self) -> None:
-        """Store the outcomes no claim took, until shutdown has drained them all."""
+        """Store outcomes in batches until shutdown has drained them all."""
         trouble = _Trouble()
         batch: list[Outcome] = []
         while True:
             if not batch:
-                done = self._acker_done.is_set()
-                batch = self._take_pending(None if done else time.monotonic() - ACK_DELAY)
-                if not batch:
-                    if done:
+                try:
+                    batch.append(self._outcomes.get(timeout=0.05))
+                except queue.Empty:
+                    if self._acker_done.is_set():
                         return
-                    if self._has_pending.wait(0.05):  # fresh ones: give a claim time
-                        time.sleep(max(0.0, self._pending_since + ACK_DELAY - time.monotonic()))
                     continue
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._outcomes.get_nowait())
+                except queue.Empty:
+                    break
             try:
                 self.store.finish(batch)
             except StoreError as exc:

@@ -429,22 +429,13 @@ class PostgresStore:
         return [_job_record(found[job.id]) for job in jobs]
 
     def claim(
-        self,
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        finished: Sequence[Outcome] = (),
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
         """Due scheduled jobs are staged first, in the same round trip, except
         while this store's claims come back full: then at most every
         `_STAGE_EVERY` seconds (a saturated worker has a backlog to run anyway,
-        and staging on every claim is a statement per batch for nothing).
-        With `finished`, the outcomes, the staging and the claim are one
-        transaction: one commit, one wait for the WAL flush."""
+        and staging on every claim is a statement per batch for nothing)."""
         if limit <= 0 or not queues:
-            if finished:
-                self.finish(finished)
             return []
         names = list(dict.fromkeys(queues))
         params: dict[str, Any] = {"worker": worker, "limit": limit, "lease": lease}
@@ -456,13 +447,7 @@ class PostgresStore:
         stage = not self._claims_full or started - self._staged_at >= _STAGE_EVERY
         with self._errors("claim jobs"), self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row, binary=True)
-            if finished:
-                with conn.transaction(), conn.pipeline():
-                    conn.execute(*_finish_statement(finished))
-                    if stage:
-                        conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
-                    cursor.execute(statement, params)
-            elif stage:
+            if stage:
                 with conn.pipeline():
                     conn.execute(_sql("stage_due"), {"limit": _STAGE_LIMIT})
                     cursor.execute(statement, params)

@@ -315,47 +315,6 @@ class RedisStore:
             doing = name.replace("_", " ")
             raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
 
-    def _run_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> Any:
-        """Several scripts in one round trip, run in order (each atomic, not
-        the lot). A script Redis has forgotten is loaded and run again alone,
-        in its place in the order."""
-        commands = [
-            ("EVALSHA", self._scripts[name][0], len(keys), *[self._keys[k] for k in keys], *args)
-            for name, keys, args in calls
-        ]
-        results: builtins.list[Any] = []
-        try:
-            conn = self._checkout()
-            clean = False
-            try:
-                pack = _pack_command
-                packed = (
-                    [pack(c) for c in commands]
-                    if pack is not None
-                    else [part for c in commands for part in conn.pack_command(*c)]
-                )
-                conn.send_packed_command(packed)
-                for _ in commands:
-                    try:
-                        results.append(conn.read_response())
-                    except redis.ResponseError as exc:  # read in full: the rest follow
-                        results.append(exc)
-                clean = True
-            finally:
-                if not clean:
-                    conn.disconnect()
-                self._idle.append(conn)
-        except (redis.RedisError, OSError) as exc:
-            doing = " and ".join(name for name, _, _ in calls).replace("_", " ")
-            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
-        for n, (result, call) in enumerate(zip(results, calls, strict=True)):
-            if isinstance(result, NoScriptError):
-                results[n] = self._run(*call)
-            elif isinstance(result, redis.ResponseError):
-                doing = call[0].replace("_", " ")
-                raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(result)}")
-        return results
-
     def _checkout(self) -> Any:
         """An idle connection of the store's own, made by its pool but kept
         off the pool's books: a pool checkout and release (locking, metrics)
@@ -436,24 +395,13 @@ class RedisStore:
         return _enqueued(jobs, self._run("enqueue", ("seq", "queues", "keys", "scheduled"), args))
 
     def claim(
-        self,
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        finished: Sequence[Outcome] = (),
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
-        """With `finished`, the finish script and the claim script go out
-        together: one round trip (two scripts, each atomic)."""
         if limit <= 0 or not queues:
-            if finished:
-                self.finish(finished)
             return []
-        claim = ("claim", ("running", "scheduled"), (worker, limit, lease, *dict.fromkeys(queues)))
-        if finished:
-            _, rows = self._run_many([("finish", _FINISH_KEYS, _finish_args(finished)), claim])
-        else:
-            rows = self._run(*claim)
+        rows = self._run(
+            "claim", ("running", "scheduled"), (worker, limit, lease, *dict.fromkeys(queues))
+        )
         return [_record(row) for row in rows]
 
     def heartbeat(

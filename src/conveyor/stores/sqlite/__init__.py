@@ -236,21 +236,12 @@ class SqliteStore:
         return records
 
     def claim(
-        self,
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        finished: Sequence[Outcome] = (),
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
     ) -> builtins.list[JobRecord]:
         if limit <= 0 or not queues:
-            if finished:
-                self.finish(finished)
             return []
         with self._write() as conn:
             now = time.time()
-            if finished:
-                _apply(conn, finished, now)
             paused = {row["queue"] for row in conn.execute(query(_SQL, "paused"))}
             conn.execute(query(_SQL, "stage_due"), {"now": now})
             candidates = [
