@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobContext:
     """The job an attempt belongs to. `cancelled` turns True when the job is
-    cancelled while it runs, so a long sync task can stop at a safe point."""
+    cancelled while it runs, so a long sync task can stop at a safe point.
+
+    One is made per attempt, on the worker's hot path: the flag is a plain
+    attribute (one writer, readers that poll), not a `threading.Event`,
+    which cost about as much as the rest of the context."""
 
     id: str
     task: str
     queue: str
     attempt: int
     max_attempts: int
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancelled: bool = field(default=False, repr=False)
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancelled
+
+    def mark_cancelled(self) -> None:
+        """The worker's call when the job is cancelled (or its lease lost)."""
+        self._cancelled = True
 
 
 _current: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)

@@ -20,6 +20,7 @@ import pickle
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -96,6 +97,10 @@ def _child_main(conn: Connection) -> None:
             answer = ("encode", str(exc))
         except BaseException as exc:
             text = "".join(traceback.format_exception(exc))
+            # Pickle crosses only the pipe between a worker and the child it
+            # spawned (multiprocessing pickles every message on it anyway);
+            # nothing pickled is ever stored, so the store stays JSON only.
+            # An exception that would not unpickle goes back as a ChildError.
             try:
                 payload = pickle.dumps(exc)
                 pickle.loads(payload)
@@ -116,14 +121,14 @@ class Child:
         self.process.start()
         child_end.close()
 
-    def run(self, call: Call, deadline: float | None, cancel: threading.Event) -> Answer:
+    def run(self, call: Call, deadline: float | None, cancelled: Callable[[], bool]) -> Answer:
         """Send `call` and wait for its answer, killing the child at `deadline`
         (monotonic) or when `cancel` is set. Raises `ChildDied` if it exits."""
         self.conn.send(call)
         while not self.conn.poll(0.05):
-            if cancel.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            if cancelled() or (deadline is not None and time.monotonic() >= deadline):
                 self.kill()
-                return Stopped(timed_out=not cancel.is_set())
+                return Stopped(timed_out=not cancelled())
             if not self.process.is_alive() and not self.conn.poll(0):
                 raise ChildDied(f"child process exited with status {self.process.exitcode}")
         try:
@@ -164,11 +169,11 @@ class ChildPool:
         self._lock = threading.Lock()
         self._closed = False
 
-    def run(self, call: Call, timeout: float | None, cancel: threading.Event) -> Answer:
+    def run(self, call: Call, timeout: float | None, cancelled: Callable[[], bool]) -> Answer:
         child = self._take()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            answer = child.run(call, deadline, cancel)
+            answer = child.run(call, deadline, cancelled)
         except BaseException:
             self._drop(child)
             raise

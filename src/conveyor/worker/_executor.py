@@ -135,7 +135,7 @@ class Executor:
             record.id, record.task, record.queue, record.attempt, record.max_attempts,
         )  # fmt: skip
         try:
-            answer = pool.run(call, job.timeout, context._cancel)
+            answer = pool.run(call, job.timeout, lambda: context.cancelled)
         except EncodeError as exc:
             return dead(record, Reason.RESULT_ENCODE_ERROR, exc)
         except (ChildDied, OSError) as exc:

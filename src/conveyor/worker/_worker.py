@@ -432,7 +432,7 @@ class Worker:
             if attempt is None or attempt.context.cancelled:
                 continue
             log.info("job %s was cancelled or its lease lost: stopping its attempt", job_id)
-            attempt.context._cancel.set()
+            attempt.context.mark_cancelled()
             if attempt.async_task is not None:
                 self._loop.call_soon_threadsafe(attempt.async_task.cancel)
 
