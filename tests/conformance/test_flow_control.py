@@ -401,3 +401,23 @@ def test_heartbeat_reports_the_leases_it_could_not_extend(app: Conveyor) -> None
     assert lost == [cancelled.id]
     record = get(store, cancelled.id)
     assert record.state is JobState.CANCELLED and record.reason == "cancelled"
+
+
+def test_a_limit_key_that_raises_fails_the_attempt_and_the_worker_carries_on(
+    app: Conveyor,
+) -> None:
+    def account_of(account: str) -> str:
+        return {"known": "a"}[account]  # KeyError for any other account
+
+    @app.task(concurrency=1, limit_key=account_of, max_attempts=1)
+    def sync_account(account: str) -> str:
+        return account
+
+    bad = sync_account.enqueue("unknown")
+    good = sync_account.enqueue("known")
+    app.run_worker(burst=True)
+
+    record = bad.record()
+    assert record.state is JobState.DEAD and record.reason == "max_attempts"
+    assert record.errors[-1].type == "KeyError"
+    assert good.result(timeout=5) == "known"
