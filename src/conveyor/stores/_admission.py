@@ -1,9 +1,9 @@
 """`Store.admit` and `Store.release` in Python: the decision (`decide`, used
 by the memory store) and the sequence of named statements that runs it inside
 one SQLite transaction (`admit_with`, `release_with`). The Redis store's Lua
-scripts and the PostgreSQL store's functions (one round trip each, since the
-worker knows a rate slot's time only to within the call's round trip) follow
-the same rules.
+scripts and the PostgreSQL store's functions (one round trip each: what a
+store spends between deciding and replying, the attempt starts late by)
+follow the same rules.
 """
 
 from __future__ import annotations

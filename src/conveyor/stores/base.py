@@ -162,7 +162,11 @@ class Store(Protocol):
         it, or after `PARK_SECONDS`.
 
         Returns the seconds the attempt must wait before it starts (0.0: now),
-        or None if its job was put back or is no longer running at that attempt.
+        counted from this call's return, or None if its job was put back or is
+        no longer running at that attempt. The worker counts its lateness from
+        the return, so a store takes off what it spends after deciding (a
+        commit), and keeps that short: the rate state is soft, and need not
+        wait for the disk.
         """
         ...
 

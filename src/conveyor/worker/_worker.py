@@ -378,11 +378,12 @@ class Worker:
         and if not, the outcome to store instead: None when the store put the
         job back (it is over a limit), an `Outcome` when the check failed.
 
-        A rate slot is a time on the store's clock, known here only up to the
-        admission's round trip: if that round trip and the wait's oversleep
-        could make the start later than `ADMIT_TOLERANCE` past the slot, the
-        slot is given up and the store asked again, so a late start never
-        squeezes the next one closer than the rate allows."""
+        A rate slot is a time on the store's clock; the store's reply says how
+        long until it. If the wait overslept (a busy machine) by more than
+        `ADMIT_TOLERANCE`, the slot is given up and the store asked again, so
+        a late start never squeezes the next one closer than the rate allows.
+        Lateness counts from the reply, not the request: time spent before the
+        store decided (a lock, a queue) delays the decision, not the start."""
         limits = job.task.limits
         if limits is None:
             return True, None
@@ -393,9 +394,9 @@ class Worker:
             return False, self._executor.failure(job, exc)
         lease = Lease(record.id, record.attempt)
         for _ in range(ADMIT_TRIES):
-            sent = time.monotonic()
             try:
                 wait = self.store.admit(lease, rate=rate, concurrency=concurrency)
+                replied = time.monotonic()
             except StoreError as exc:
                 log.warning("could not check the limits of job %s, handing it back: %s",
                             record.id, exc)  # fmt: skip
@@ -407,7 +408,7 @@ class Worker:
                 self._attempts[record.id].concurrency = concurrency
             if wait > 0:
                 time.sleep(wait)
-            late = time.monotonic() - sent - wait
+            late = time.monotonic() - replied - wait
             if rate is None or late <= ADMIT_TOLERANCE:
                 return True, None
             log.debug("job %s may be %.0f ms late for its rate slot: asking again",

@@ -497,7 +497,8 @@ class PostgresStore:
         concurrency: ConcurrencyLimit | None = None,
     ) -> float | None:
         """One call of the ``conveyor_admit`` function (migration 0003): one
-        round trip, since the worker knows the slot's time only to within it."""
+        round trip, with nothing between the decision and the reply but an
+        unflushed commit (see ``queries/admit.sql``)."""
         params = {
             "id": lease.job_id,
             "attempt": lease.attempt,

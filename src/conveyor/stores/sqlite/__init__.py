@@ -299,7 +299,10 @@ class SqliteStore:
         concurrency: ConcurrencyLimit | None = None,
     ) -> float | None:
         with self._write() as conn:
-            return admit_with(_runner(conn), time.time(), lease, rate, concurrency)
+            decided = time.time()
+            wait = admit_with(_runner(conn), decided, lease, rate, concurrency)
+        # The wait counts from this return: the commit's time (an fsync) is spent.
+        return None if wait is None else max(0.0, decided + wait - time.time())
 
     def release(self, limit: ConcurrencyLimit) -> int:
         with self._write() as conn:
