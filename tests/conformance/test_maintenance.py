@@ -339,3 +339,22 @@ def test_purge_by_state_queue_age_and_limit(app: Conveyor) -> None:
     assert store.purge(set(), limit=10) == 0
     assert store.purge({JobState.QUEUED}) == 1
     assert remaining() == set()
+
+
+def test_maintain_after_churn_keeps_every_job(app: Conveyor) -> None:
+    """A store's own housekeeping (PostgreSQL vacuums once rows die) may run
+    at any moment between claims and outcomes without touching a job."""
+    store = app.store
+    store.maintain()
+    jobs = store.enqueue([new_job() for _ in range(3_000)])
+    for _ in range(30):
+        claimed = store.claim(["default"], "w", 100, 60.0)
+        store.maintain()
+        store.finish([Outcome(r.id, r.attempt, JobState.SUCCEEDED, result="1") for r in claimed])
+    left = store.enqueue([new_job() for _ in range(5)])
+    time.sleep(1.1)  # past the stores' own throttle, so this call may do its work
+    store.maintain()
+    store.maintain()
+
+    assert {get(store, job.id).state for job in jobs} == {JobState.SUCCEEDED}
+    assert [r.id for r in store.claim(["default"], "w", 10, 60.0)] == [job.id for job in left]

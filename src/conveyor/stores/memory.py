@@ -335,6 +335,9 @@ class MemoryStore:
                 self._notify()
         return applied
 
+    def maintain(self) -> None:
+        """Nothing to tidy: dicts and heaps shrink as jobs leave."""
+
     def recover(self) -> int:
         with self._lock:
             now = time.time()

@@ -67,6 +67,9 @@ SUPERVISOR_ENV = "CONVEYOR_SUPERVISOR_PID"
 #: `--max-memory`); its supervisor starts a new one at once.
 RECYCLE_STATUS = 75
 
+#: Seconds between calls of `Store.maintain` (the store's own housekeeping).
+MAINTAIN_EVERY = 1.0
+
 #: Seconds between heartbeats at most, whatever the lease: a heartbeat is also
 #: how a worker learns that a job it runs was cancelled.
 HEARTBEAT_EVERY = 1.0
@@ -510,7 +513,7 @@ class Worker:
         heartbeat_every = min(self.lease / 3, HEARTBEAT_EVERY)
         recover_every = max(0.5, min(5.0, self.lease / 4))
         prune_every = 60.0
-        last_heartbeat = last_recover = last_prune = time.monotonic()
+        last_heartbeat = last_recover = last_prune = last_maintain = time.monotonic()
         while not self._acker_done.wait(min(heartbeat_every, recover_every, 1.0)):
             if self._orphaned():
                 log.warning("supervisor process is gone: stopping")
@@ -522,6 +525,7 @@ class Worker:
                 "heartbeat": now - last_heartbeat >= heartbeat_every,
                 "recover": now - last_recover >= recover_every,
                 "prune": now - last_prune >= prune_every,
+                "maintain": now - last_maintain >= MAINTAIN_EVERY,
             }
             if not any(due.values()):
                 continue
@@ -529,8 +533,11 @@ class Worker:
                 last_heartbeat = now if due["heartbeat"] else last_heartbeat
                 last_recover = now if due["recover"] else last_recover
                 last_prune = now if due["prune"] else last_prune
+                last_maintain = now if due["maintain"] else last_maintain
 
-    def _upkeep_once(self, *, heartbeat: bool, recover: bool, prune: bool) -> bool:
+    def _upkeep_once(
+        self, *, heartbeat: bool, recover: bool, prune: bool, maintain: bool = False
+    ) -> bool:
         settings = self.app.settings
         try:
             if heartbeat:
@@ -540,6 +547,8 @@ class Worker:
                     self._stop_attempts(lost)
             if recover and (moved := self.store.recover()):
                 log.warning("recovered %d job(s) whose worker stopped heartbeating", moved)
+            if maintain:
+                self.store.maintain()
             if prune:
                 self.store.purge(FINISHED_STATES - {JobState.DEAD}, older_than=settings.result_ttl)
                 self.store.purge({JobState.DEAD}, older_than=settings.dead_ttl)

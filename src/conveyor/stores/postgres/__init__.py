@@ -68,6 +68,12 @@ _STAGE_LIMIT = 10_000
 _STAGE_EVERY = 0.05
 #: Jobs deleted per transaction when a purge has no limit.
 _PURGE_BATCH = 5_000
+#: `maintain` vacuums conveyor_jobs once this many rows died since the last
+#: vacuum, plus this share of the live rows (autovacuum's rule, but looked at
+#: every `_MAINTAIN_EVERY` seconds instead of every autovacuum_naptime).
+_VACUUM_DEAD = 1_000
+_VACUUM_SHARE = 0.05
+_MAINTAIN_EVERY = 1.0
 #: Times an enqueue is retried when a unique key's holder finished between the
 #: insert's conflict check and its snapshot (two producers racing on one key).
 _KEY_RETRIES = 5
@@ -256,6 +262,7 @@ class PostgresStore:
         #: a claim last staged due scheduled jobs (see `claim`).
         self._claims_full = False
         self._staged_at = 0.0
+        self._maintained_at = 0.0
 
     # -- connections -----------------------------------------------------
 
@@ -344,9 +351,9 @@ class PostgresStore:
             )
         if not row["autovacuum"]:
             log.warning(
-                "PostgreSQL at %s does not autovacuum conveyor_jobs: every state change "
-                "leaves a dead row and claims slow down; run VACUUM conveyor_jobs every "
-                "minute or so (see docs/stores.md)",
+                "PostgreSQL at %s does not autovacuum conveyor_jobs: workers vacuum it "
+                "as rows die, but nothing refreshes its planner statistics or vacuums "
+                "the store's other tables (see docs/stores.md)",
                 self._where,
             )
 
@@ -531,6 +538,30 @@ class PostgresStore:
 
     def recover(self) -> int:
         return int(self._one("recover", "recover expired leases", {})["recovered"])
+
+    def maintain(self) -> None:
+        """Vacuum conveyor_jobs once enough of its rows have died.
+
+        Every claim and outcome leaves a dead row, and a dead entry at the
+        head of the ready index that each later claim steps over until a
+        vacuum removes it; autovacuum visits a database at most once per
+        ``autovacuum_naptime`` (a minute by default), or never where it is
+        off, and a busy minute leaves hundreds of thousands: draining 100,000
+        jobs ran 25 % slower than 10,000 before this. One worker at a time
+        vacuums, holding a lock that the others try and pass by."""
+        now = time.monotonic()
+        if now - self._maintained_at < _MAINTAIN_EVERY:
+            return
+        self._maintained_at = now
+        params = {"dead": _VACUUM_DEAD, "share": _VACUUM_SHARE}
+        with self._errors("vacuum conveyor_jobs"), self._connection() as conn:
+            row = conn.execute(_sql("vacuum_due"), params).fetchone()
+            if not (row and row[0]):
+                return
+            try:
+                conn.execute(_sql("vacuum"), prepare=False)
+            finally:
+                conn.execute(_sql("vacuum_done"))
 
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._all("get_job", "read a job", {"id": job_id})

@@ -451,6 +451,9 @@ class RedisStore:
         applied: int = self._run("finish", _FINISH_KEYS, _finish_args(outcomes))
         return applied
 
+    def maintain(self) -> None:
+        """Nothing to tidy: Redis frees what a script deletes at once."""
+
     def recover(self) -> int:
         """Expired leases in scripts of `_BATCH` each, until none is left."""
         moved = 0

@@ -314,6 +314,9 @@ class SqliteStore:
         with self._write() as conn:
             return _apply(conn, outcomes, time.time())
 
+    def maintain(self) -> None:
+        """Nothing to tidy: SQLite reuses freed pages and checkpoints its WAL itself."""
+
     def recover(self) -> int:
         with self._write() as conn:
             now = {"now": time.time()}
