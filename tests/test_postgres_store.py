@@ -1,0 +1,348 @@
+"""PostgreSQL-only behaviour the conformance suite cannot see: versioned
+migrations on an empty database (and under concurrency), the ``conveyor
+migrate`` command, the warnings about server settings at open, and the error
+for a server that cannot be reached.
+
+Each test that needs a database gets a new, empty one on the test server
+(`fresh_db`), dropped afterwards: migrations and settings are per database,
+and the shared ``test`` database always holds an up-to-date schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import conveyor.stores.postgres as postgres_module
+from conveyor.errors import StoreError
+from conveyor.stores import redact
+from conveyor.stores.postgres import PostgresStore
+from tests.backends import BACKENDS
+from tests.helpers import wait_for
+
+POSTGRES = next(backend for backend in BACKENDS if backend.name == "postgres")
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(postgres_module.__file__).parent
+#: The schema version a migrated database is at: one per migration file.
+LATEST = len(list((PACKAGE / "migrations").glob("*.sql")))
+#: The store's own statement for the migration lock, so a test can hold the
+#: very lock the store takes.
+LOCK_MIGRATIONS = (PACKAGE / "queries" / "lock_migrations.sql").read_text("utf-8")
+#: The tables docs/stores.md lists; every one must exist after migrating.
+TABLES = (
+    "conveyor_jobs",
+    "conveyor_workers",
+    "conveyor_schema",
+    "conveyor_paused",
+    "conveyor_schedules",
+    "conveyor_rate_buckets",
+    "conveyor_reservations",
+    "conveyor_slots",
+    "conveyor_parked",
+)
+#: Nothing listens on port 1 (binding it needs root).
+UNREACHABLE = "postgresql://postgres:secret@127.0.0.1:1/test"
+LOGGER = postgres_module.__name__
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped afterwards."""
+    server = POSTGRES.url(tmp_path)  # skips, or fails under CONVEYOR_REQUIRE_SERVICES=1
+    name = f"conveyor_test_{uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlsplit(server)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def db_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def execute(url: str, statement: sql.Composed | str) -> list[tuple[Any, ...]]:
+    """One statement on a connection of the test's own; its rows, if any."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(statement)
+        return cursor.fetchall() if cursor.description else []
+
+
+def applied(url: str) -> list[tuple[Any, ...]]:
+    """The rows of ``conveyor_schema``: (version, applied_at), in order."""
+    return execute(url, "SELECT version, applied_at FROM conveyor_schema ORDER BY version")
+
+
+def missing_tables(url: str) -> list[str]:
+    return [
+        table
+        for table in TABLES
+        if execute(url, sql.SQL("SELECT to_regclass({})").format(table))[0][0] is None
+    ]
+
+
+@contextmanager
+def migration_lock(url: str) -> Iterator[Callable[[], None]]:
+    """Hold the store's migration lock in `url` until the block ends or the
+    function it gives is called, whichever comes first (ending the block
+    releases it, so a failing test cannot leave migrations blocked)."""
+    with psycopg.connect(url) as conn:
+        conn.execute(LOCK_MIGRATIONS)
+        try:
+            yield conn.rollback
+        finally:
+            conn.rollback()
+
+
+# -- migrations ---------------------------------------------------------------
+
+
+def test_migrate_creates_the_latest_schema_on_an_empty_database(fresh_db: str) -> None:
+    """Every migration file is applied and recorded, once: a second call
+    must find nothing to do rather than fail on existing tables."""
+    store = PostgresStore(fresh_db, migrate=False)
+    try:
+        assert store.schema_version() == 0
+        assert missing_tables(fresh_db) == list(TABLES)
+
+        assert store.migrate() == LATEST
+        assert store.schema_version() == LATEST
+        first = applied(fresh_db)
+        assert [version for version, _ in first] == list(range(1, LATEST + 1))
+        assert missing_tables(fresh_db) == []
+        functions = execute(
+            fresh_db, "SELECT proname FROM pg_proc WHERE proname LIKE 'conveyor\\_%' ORDER BY 1"
+        )
+        assert {("conveyor_admit",), ("conveyor_release",)} <= set(functions)
+        # The autovacuum tuning docs/stores.md promises for the jobs table.
+        [(options,)] = execute(
+            fresh_db, "SELECT reloptions FROM pg_class WHERE oid = 'conveyor_jobs'::regclass"
+        )
+        assert "autovacuum_vacuum_scale_factor=0.01" in options
+
+        # Again: nothing to do, nothing recorded again.
+        assert store.migrate() == LATEST
+        assert store.schema_version() == LATEST
+        assert applied(fresh_db) == first
+    finally:
+        store.close()
+
+
+def test_opening_a_store_migrates_an_empty_database(fresh_db: str) -> None:
+    """Workers never run ``conveyor migrate``: the store must migrate on open."""
+    store = PostgresStore(fresh_db)
+    try:
+        assert store.schema_version() == LATEST
+        assert missing_tables(fresh_db) == []
+    finally:
+        store.close()
+
+
+def test_concurrent_migrations_wait_for_the_lock_and_apply_each_step_once(
+    fresh_db: str,
+) -> None:
+    """Both migrations are held at the lock until the test lets go, so they
+    really race; a step applied twice would fail (``CREATE TABLE`` and
+    ``CREATE FUNCTION`` have no ``IF NOT EXISTS``), as would a duplicate
+    ``conveyor_schema`` row."""
+    waiting = sql.SQL(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = {} "
+        "AND application_name = 'conveyor' AND wait_event = 'advisory'"
+    ).format(db_name(fresh_db))
+    stores = [PostgresStore(fresh_db, migrate=False) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool, migration_lock(fresh_db) as release:
+            futures = [pool.submit(store.migrate) for store in stores]
+            wait_for(
+                lambda: execute(fresh_db, waiting)[0][0] == 2,
+                timeout=10,
+                message="both migrations waiting on the advisory lock",
+            )
+            assert not any(future.done() for future in futures)
+            assert missing_tables(fresh_db) == list(TABLES)
+
+            release()
+            assert [future.result(timeout=20) for future in futures] == [LATEST, LATEST]
+        assert [version for version, _ in applied(fresh_db)] == list(range(1, LATEST + 1))
+        assert missing_tables(fresh_db) == []
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_migrate_on_an_up_to_date_schema_takes_no_lock(fresh_db: str) -> None:
+    """Workers starting while a deploy migrates (or while anything holds the
+    lock) must not queue behind it when they have nothing to apply:
+    docs/stores.md promises "an up-to-date schema costs two reads, no lock"."""
+    store = PostgresStore(fresh_db)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with migration_lock(fresh_db):
+                future = pool.submit(store.migrate)
+                done, _ = wait([future], timeout=5)
+            assert done, "migrate() waited for the migration lock with nothing to apply"
+            assert future.result() == LATEST
+    finally:
+        store.close()
+
+
+def run_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """``python -m conveyor ARGS`` on the CLI test app, with its store at `url`."""
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor", *args],
+        cwd=ROOT,
+        env={**os.environ, "CONVEYOR_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_migrate_reports_the_version_before_and_after(fresh_db: str) -> None:
+    """Deploy steps run it and read its line (docs/stores.md shows the format)."""
+    first = run_cli("migrate", "tests.apps.cli_app:app", url=fresh_db)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"{redact(fresh_db)}: schema version 0 -> {LATEST}\n"
+
+    again = run_cli("migrate", "tests.apps.cli_app:app", url=fresh_db)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{redact(fresh_db)}: schema version {LATEST} -> {LATEST} (up to date)\n"
+    assert [version for version, _ in applied(fresh_db)] == list(range(1, LATEST + 1))
+
+
+# -- warnings about server settings -------------------------------------------
+
+
+SYNC_WARNING = "has synchronous_commit=off"
+AUTOVACUUM_WARNING = "does not autovacuum conveyor_jobs"
+
+
+def warnings_on_open(
+    url: str, caplog: pytest.LogCaptureFixture, *, forget_checks: bool = True
+) -> list[str]:
+    """The warnings the store logs while it opens on `url`.
+
+    The store checks each server once per process (``_CHECKED``): unless
+    `forget_checks` is false, the test's monkeypatched set is emptied first."""
+    if forget_checks:
+        postgres_module._CHECKED.clear()
+    caplog.clear()
+    PostgresStore(url).close()
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == LOGGER and record.levelno >= logging.WARNING
+    ]
+
+
+@pytest.fixture
+def checks(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture the store's warnings, on a set of checked servers of the
+    test's own (the module's is restored afterwards)."""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    monkeypatch.setattr(postgres_module, "_CHECKED", set())
+
+
+def server_autovacuum(url: str) -> bool:
+    """Whether the server autovacuums: a server-wide setting that no session
+    or database may change, so the tests adapt to it rather than set it."""
+    return bool(execute(url, "SELECT current_setting('autovacuum') = 'on'")[0][0])
+
+
+@pytest.mark.usefixtures("checks")
+def test_warns_once_when_synchronous_commit_is_off(
+    fresh_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With synchronous_commit=off a server crash loses enqueued jobs the
+    caller was told were stored: the operator must hear of it, once."""
+    if execute(fresh_db, "SELECT current_setting('synchronous_commit')")[0][0] == "off":
+        pytest.skip("the server already has synchronous_commit=off for every database")
+    assert not any(SYNC_WARNING in w for w in warnings_on_open(fresh_db, caplog))
+
+    execute(
+        fresh_db,
+        sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+            sql.Identifier(db_name(fresh_db))
+        ),
+    )
+    [warning] = [w for w in warnings_on_open(fresh_db, caplog) if SYNC_WARNING in w]
+    assert warning.startswith(f"PostgreSQL at {redact(fresh_db)} ")
+
+    again = warnings_on_open(fresh_db, caplog, forget_checks=False)
+    assert again == [], "warned twice in one process"
+
+
+@pytest.mark.usefixtures("checks")
+def test_warns_when_autovacuum_is_off_for_the_jobs_table(
+    fresh_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The table's own setting counts too, not only the server's."""
+    if not server_autovacuum(fresh_db):
+        pytest.skip("the server has autovacuum=off: the store warns whatever the table says")
+    # Default settings: no warning (this open also creates the table).
+    assert warnings_on_open(fresh_db, caplog) == []
+
+    execute(fresh_db, "ALTER TABLE conveyor_jobs SET (autovacuum_enabled = false)")
+    [warning] = warnings_on_open(fresh_db, caplog)
+    assert AUTOVACUUM_WARNING in warning
+    assert redact(fresh_db) in warning
+
+
+@pytest.mark.usefixtures("checks")
+def test_warns_when_the_server_does_not_autovacuum(
+    fresh_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that never vacuums leaves the store's other tables to bloat."""
+    if server_autovacuum(fresh_db):
+        pytest.skip("the server has autovacuum=on, and only a reload of the server can turn it off")
+    [warning] = warnings_on_open(fresh_db, caplog)
+    assert AUTOVACUUM_WARNING in warning
+    assert redact(fresh_db) in warning
+
+
+# -- an unreachable server ----------------------------------------------------
+
+
+def test_unreachable_server_is_one_line_store_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Workers log a StoreError as one line and retry: it must say where and
+    why in one line, without the password, and promptly."""
+    caplog.set_level(logging.DEBUG)
+    began = time.monotonic()
+    with pytest.raises(StoreError) as raised:
+        PostgresStore(UNREACHABLE, connect_timeout=2)
+    assert time.monotonic() - began < 5
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("PostgreSQL at postgresql://postgres:***@127.0.0.1:1/test: ")
+    assert "cannot open the store" in message
+    assert "secret" not in message
+    # No pool retrying in the background, logging each failure.
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_cli_on_an_unreachable_server_prints_one_error_line() -> None:
+    """An operator running the command needs the reason, not a traceback."""
+    result = run_cli("migrate", "tests.apps.cli_app:app", url=UNREACHABLE)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: PostgreSQL at postgresql://postgres:***@127.0.0.1:1/test: ")
+    assert "secret" not in result.stderr
