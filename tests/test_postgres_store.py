@@ -1,7 +1,8 @@
 """PostgreSQL-only behaviour the conformance suite cannot see: versioned
 migrations on an empty database (and under concurrency), the ``conveyor
-migrate`` command, the warnings about server settings at open, and the error
-for a server that cannot be reached.
+migrate`` command, the warnings about server settings at open, the vacuum
+workers run through `PostgresStore.maintain`, and the error for a server
+that cannot be reached.
 
 Each test that needs a database gets a new, empty one on the test server
 (`fresh_db`), dropped afterwards: migrations and settings are per database,
@@ -29,10 +30,11 @@ from psycopg import sql
 
 import conveyor.stores.postgres as postgres_module
 from conveyor.errors import StoreError
+from conveyor.job import JobState, Outcome
 from conveyor.stores import redact
 from conveyor.stores.postgres import PostgresStore
 from tests.backends import BACKENDS
-from tests.helpers import wait_for
+from tests.helpers import new_job, wait_for
 
 POSTGRES = next(backend for backend in BACKENDS if backend.name == "postgres")
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,8 @@ TABLES = (
     "conveyor_slots",
     "conveyor_parked",
 )
+#: The store's statements that take and release the vacuum lock.
+VACUUM_DUE = (PACKAGE / "queries" / "vacuum_due.sql").read_text("utf-8")
 #: Nothing listens on port 1 (binding it needs root).
 UNREACHABLE = "postgresql://postgres:secret@127.0.0.1:1/test"
 LOGGER = postgres_module.__name__
@@ -316,6 +320,77 @@ def test_warns_when_the_server_does_not_autovacuum(
     [warning] = warnings_on_open(fresh_db, caplog)
     assert AUTOVACUUM_WARNING in warning
     assert redact(fresh_db) in warning
+
+
+# -- maintain: the store's own vacuum ----------------------------------------
+
+
+def vacuums(url: str) -> int:
+    """How many times conveyor_jobs was vacuumed by hand (not by autovacuum)."""
+    [(count,)] = execute(
+        url, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'conveyor_jobs'::regclass"
+    )
+    return int(count)
+
+
+def churn(store: PostgresStore, jobs: int) -> None:
+    """Enqueue, claim and finish `jobs` jobs: two dead row versions each."""
+    store.enqueue([new_job() for _ in range(jobs)])
+    while claimed := store.claim(["default"], "w", 500, 60.0):
+        store.finish([Outcome(r.id, r.attempt, JobState.SUCCEEDED, result="1") for r in claimed])
+
+
+def test_maintain_vacuums_the_jobs_table_once_enough_rows_died(fresh_db: str) -> None:
+    """Autovacuum wakes once a minute at best, and not at all on this server:
+    the dead ready-index entries of claimed jobs would slow every claim."""
+    store = PostgresStore(fresh_db)
+    try:
+        store.maintain()
+        assert vacuums(fresh_db) == 0, "vacuumed with nothing dead"
+        churn(store, 3_000)  # 6,000 dead rows: past 1,000 + 5 % of the live ones
+
+        def vacuumed() -> bool:
+            store.maintain()  # the statistics it reads lag by a second or so
+            return vacuums(fresh_db) == 1
+
+        wait_for(vacuumed, timeout=20, interval=0.5, message="a vacuum by maintain()")
+        [(dead,)] = execute(
+            fresh_db,
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'conveyor_jobs'::regclass",
+        )
+        assert dead < 1_000
+        # The lock is released: another session can take it at once.
+        [(taken,)] = execute(
+            fresh_db, "SELECT pg_try_advisory_lock(hashtextextended('conveyor-vacuum', 0))"
+        )
+        assert taken
+    finally:
+        store.close()
+
+
+def test_maintain_leaves_the_vacuum_to_whoever_holds_its_lock(fresh_db: str) -> None:
+    """Workers of one database vacuum one at a time, and the others never
+    wait for it: `maintain` runs on the worker's upkeep thread."""
+    store = PostgresStore(fresh_db)
+    try:
+        churn(store, 3_000)
+        with psycopg.connect(fresh_db, autocommit=True) as holder:
+            wait_for(
+                lambda: (
+                    holder.execute(VACUUM_DUE, {"dead": 1_000, "share": 0.05}).fetchone() == (True,)
+                ),
+                timeout=20,
+                interval=0.5,
+                message="the dead rows counted and the vacuum lock taken",
+            )
+            for _ in range(3):
+                started = time.monotonic()
+                store.maintain()
+                assert time.monotonic() - started < 1.0
+                time.sleep(1.0)  # past the store's throttle
+            assert vacuums(fresh_db) == 0
+    finally:
+        store.close()
 
 
 # -- an unreachable server ----------------------------------------------------
