@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+import pytest
 
 from conveyor import Conveyor
 from conveyor._ids import new_id
@@ -177,3 +180,12 @@ def most_in_window(times: list[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def logged_warnings(caplog: pytest.LogCaptureFixture, logger: str) -> list[str]:
+    """The messages `logger` logged at WARNING or above since caplog was cleared."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == logger and record.levelno >= logging.WARNING
+    ]

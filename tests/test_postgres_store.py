@@ -34,7 +34,7 @@ from conveyor.job import JobState, Outcome
 from conveyor.stores import redact
 from conveyor.stores.postgres import PostgresStore
 from tests.backends import BACKENDS
-from tests.helpers import new_job, wait_for
+from tests.helpers import logged_warnings, new_job, wait_for
 
 POSTGRES = next(backend for backend in BACKENDS if backend.name == "postgres")
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,11 +250,7 @@ def warnings_on_open(
         postgres_module._CHECKED.clear()
     caplog.clear()
     PostgresStore(url).close()
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name == LOGGER and record.levelno >= logging.WARNING
-    ]
+    return logged_warnings(caplog, LOGGER)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from conveyor.stores import open_store, redact
 from conveyor.stores.base import ConcurrencyLimit, Lease, RateLimit
 from conveyor.stores.redis import RedisStore
 from tests.backends import BACKENDS
-from tests.helpers import new_job, worker_info
+from tests.helpers import logged_warnings, new_job, worker_info
 
 REDIS = next(backend for backend in BACKENDS if backend.name == "redis")
 LOGGER = redis_module.log.name
@@ -81,11 +81,7 @@ def warnings_on_open(url: str, caplog: pytest.LogCaptureFixture) -> list[str]:
     """The warnings the store logs while it opens on `url`."""
     caplog.clear()
     RedisStore(url).close()
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name == LOGGER and record.levelno >= logging.WARNING
-    ]
+    return logged_warnings(caplog, LOGGER)
 
 
 @pytest.fixture
