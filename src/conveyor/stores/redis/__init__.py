@@ -126,6 +126,9 @@ _PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
 #: Seconds a reply may take: one script may enqueue or purge thousands of
 #: jobs. A server that vanishes without closing the socket shows in this time.
 _SOCKET_TIMEOUT = 20.0
+#: Seconds opening a connection may take, TLS handshake included (redis-py
+#: gives the handshake the reply timeout: the store's check at open does not).
+_CONNECT_TIMEOUT = 5.0
 
 #: (server, policy) pairs already warned about, so each process warns once.
 _warned: set[tuple[str, str]] = set()
@@ -238,7 +241,7 @@ class RedisStore:
         options: dict[str, Any] = {
             "decode_responses": True,
             "retry": Retry(NoBackoff(), 0),
-            "socket_connect_timeout": 5.0,
+            "socket_connect_timeout": _CONNECT_TIMEOUT,
             "socket_timeout": _SOCKET_TIMEOUT,
         }
         try:
@@ -263,7 +266,14 @@ class RedisStore:
         #: Connections `_run` uses, idle ones last; see `_checkout`.
         self._idle: builtins.list[Any] = []
         self._pid = os.getpid()
-        self._check_server()
+        # On a connection of its own whose replies (and TLS handshake) may
+        # take only the connect timeout: a wrong port or a server that speaks
+        # no TLS is one error within seconds, not after the reply timeout.
+        probe = redis.Redis.from_url(client_url, **{**options, "socket_timeout": _CONNECT_TIMEOUT})
+        try:
+            self._check_server(probe)
+        finally:
+            probe.close()
 
     # -- plumbing ----------------------------------------------------------
 
@@ -339,16 +349,16 @@ class RedisStore:
         conn.send_packed_command(packed)
         return conn.read_response()
 
-    def _check_server(self) -> None:
+    def _check_server(self, client: redis.Redis) -> None:
         """Fail now if the server cannot be reached; warn if Redis may evict
         jobs under memory pressure, and note whether it keeps an AOF."""
         try:
             settings = {}
             for name in ("maxmemory-policy", "appendonly"):
-                settings.update(self._client.config_get(name))
+                settings.update(client.config_get(name))
         except redis.ResponseError:  # CONFIG disabled (managed services): just reach it
             with self._errors("connect"):
-                self._client.ping()
+                client.ping()
             return
         except (redis.RedisError, OSError) as exc:
             raise StoreError(f"cannot open Redis at {self._where}: {_one_line(exc)}") from exc
