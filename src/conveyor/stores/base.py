@@ -195,8 +195,9 @@ class Store(Protocol):
     def maintain(self) -> None:
         """Housekeeping of the store's own structures, not of jobs (which is
         `recover` and `purge`): called by every worker about once a second,
-        so it must cost next to nothing when there is nothing to do, and let
-        one caller at a time do the work. Most stores have none."""
+        on a thread of its own, so it may take long when there is work, but
+        must cost next to nothing when there is none, and let one caller at a
+        time do the work. Most stores have none."""
         ...
 
     def get(self, job_id: str) -> JobRecord | None: ...

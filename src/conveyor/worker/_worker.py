@@ -513,7 +513,7 @@ class Worker:
         heartbeat_every = min(self.lease / 3, HEARTBEAT_EVERY)
         recover_every = max(0.5, min(5.0, self.lease / 4))
         prune_every = 60.0
-        last_heartbeat = last_recover = last_prune = last_maintain = time.monotonic()
+        last_heartbeat = last_recover = last_prune = time.monotonic()
         while not self._acker_done.wait(min(heartbeat_every, recover_every, 1.0)):
             if self._orphaned():
                 log.warning("supervisor process is gone: stopping")
@@ -525,7 +525,6 @@ class Worker:
                 "heartbeat": now - last_heartbeat >= heartbeat_every,
                 "recover": now - last_recover >= recover_every,
                 "prune": now - last_prune >= prune_every,
-                "maintain": now - last_maintain >= MAINTAIN_EVERY,
             }
             if not any(due.values()):
                 continue
@@ -533,11 +532,8 @@ class Worker:
                 last_heartbeat = now if due["heartbeat"] else last_heartbeat
                 last_recover = now if due["recover"] else last_recover
                 last_prune = now if due["prune"] else last_prune
-                last_maintain = now if due["maintain"] else last_maintain
 
-    def _upkeep_once(
-        self, *, heartbeat: bool, recover: bool, prune: bool, maintain: bool = False
-    ) -> bool:
+    def _upkeep_once(self, *, heartbeat: bool, recover: bool, prune: bool) -> bool:
         settings = self.app.settings
         try:
             if heartbeat:
@@ -547,8 +543,6 @@ class Worker:
                     self._stop_attempts(lost)
             if recover and (moved := self.store.recover()):
                 log.warning("recovered %d job(s) whose worker stopped heartbeating", moved)
-            if maintain:
-                self.store.maintain()
             if prune:
                 self.store.purge(FINISHED_STATES - {JobState.DEAD}, older_than=settings.result_ttl)
                 self.store.purge({JobState.DEAD}, older_than=settings.dead_ttl)
@@ -559,6 +553,17 @@ class Worker:
             return False
         self._upkeep_failing = False
         return True
+
+    def _maintain(self) -> None:
+        """`Store.maintain` every `MAINTAIN_EVERY` seconds, on a thread of its
+        own: a vacuum of a large table may take minutes, and heartbeats must
+        not wait for it. Failures are retried quietly: the claim loop and the
+        upkeep already report a store that is down."""
+        while not self._stopping.wait(MAINTAIN_EVERY):
+            try:
+                self.store.maintain()
+            except StoreError as exc:
+                log.debug("store maintenance failed, will retry: %s", exc)
 
     def _periodic(self) -> None:
         """Fire due ticks until the worker stops; a failing store is retried."""
@@ -591,6 +596,7 @@ class Worker:
         targets: list[tuple[str, Callable[[], None]]] = [
             ("acker", self._acker),
             ("upkeep", self._upkeep),
+            ("maintain", self._maintain),
             ("async", self._loop_thread),
         ]
         targets += [(f"sync-{n}", self._sync_thread) for n in range(self.concurrency)]
