@@ -26,6 +26,7 @@ from conveyor.job import (
 )
 from conveyor.retry import backoff_delay, should_retry
 from conveyor.task import TaskOptions
+from conveyor.worker._children import Call, ChildPool, Returned
 from tests.helpers import wait_for
 
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -307,3 +308,23 @@ def test_error_info_round_trips_through_a_dict() -> None:
     assert ErrorInfo.from_dict(info.to_dict()) == info
     assert ErrorInfo.from_dict({}) == ErrorInfo(0, "", "", "", 0.0)
     assert math.isclose(ErrorInfo(1, "T", "m").at, time.time(), abs_tol=5)
+
+
+def _pid_call() -> Call:
+    return Call("tests.apps.process_tasks", "pid", [], {}, new_id(), "pid", "default", 1, 1)
+
+
+@pytest.mark.parametrize(("max_memory", "reused"), [(None, True), (2**40, True), (1, False)])
+def test_a_child_past_max_memory_is_replaced_after_its_attempt(
+    max_memory: int | None, reused: bool
+) -> None:
+    """A leak in task code grows the child, not the worker: the child must be
+    measured on its own, and replaced only once its attempt has answered."""
+    pool = ChildPool(max_memory)
+    try:
+        first = pool.run(_pid_call(), None, lambda: False)
+        second = pool.run(_pid_call(), None, lambda: False)
+    finally:
+        pool.close()
+    assert isinstance(first, Returned) and isinstance(second, Returned)  # both answered
+    assert (first.result == second.result) is reused

@@ -13,7 +13,7 @@ from conveyor.cli._errors import CliError
 from conveyor.cli._loader import load_app
 from conveyor.stores import redact
 from conveyor.worker import Worker, supervise
-from conveyor.worker._worker import RECYCLE_STATUS, resident_memory
+from conveyor.worker._worker import RECYCLE_STATUS, worker_memory
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -202,7 +202,7 @@ def worker(
     store = conveyor_app.store
     store.recover()
     recycling = max_jobs is not None or max_memory is not None
-    if not supervised and max_memory is not None and (used := resident_memory()) >= max_memory:
+    if not supervised and max_memory is not None and (used := worker_memory()) >= max_memory:
         raise CliError(
             f"--max-memory {max_memory >> 20} MiB is below what a worker uses at start "
             f"({used >> 20} MiB here): it would be replaced over and over"

@@ -15,7 +15,9 @@ tasks must be defined at module level.
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
+import os
 import pickle
 import threading
 import time
@@ -30,6 +32,7 @@ from conveyor.context import JobContext, _current
 from conveyor.errors import ConveyorError, EncodeError
 
 _spawn = multiprocessing.get_context("spawn")
+log = logging.getLogger("conveyor.worker")
 
 
 class ChildDied(ConveyorError):
@@ -147,6 +150,10 @@ class Child:
     def alive(self) -> bool:
         return self.process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
     def kill(self) -> None:
         self.process.kill()
         self.process.join(5.0)
@@ -161,13 +168,16 @@ class Child:
 
 
 class ChildPool:
-    """Warm children, one per attempt running at once; a dead one is replaced."""
+    """Warm children, one per attempt running at once; a dead one is replaced,
+    and so is one whose resident memory passed `max_memory` bytes after the
+    attempt it ran (a leak in task code grows the child, not the worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_memory: int | None = None) -> None:
         self._idle: list[Child] = []
         self._all: set[Child] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._max_memory = max_memory
 
     def run(self, call: Call, timeout: float | None, cancelled: Callable[[], bool]) -> Answer:
         child = self._take()
@@ -179,6 +189,8 @@ class ChildPool:
             raise
         if isinstance(answer, Stopped) or not child.alive:
             self._drop(child)
+        elif self._too_big(child):
+            self._retire(child)
         else:
             self._give_back(child)
         return answer
@@ -211,3 +223,29 @@ class ChildPool:
             self._all.discard(child)
         if child.alive:
             child.kill()
+
+    def _too_big(self, child: Child) -> bool:
+        if self._max_memory is None or child.pid is None:
+            return False
+        used = resident_memory(child.pid)
+        if used is None or used <= self._max_memory:
+            return False
+        log.info("child process %d uses %d MiB (--max-memory %d MiB): replacing it",
+                 child.pid, used >> 20, self._max_memory >> 20)  # fmt: skip
+        return True
+
+    def _retire(self, child: Child) -> None:
+        """Let an idle child exit (the next attempt starts a fresh one)."""
+        with self._lock:
+            self._all.discard(child)
+        child.close()
+
+
+def resident_memory(pid: int | str = "self") -> int | None:
+    """Bytes of resident memory of process `pid` now, or None where Linux's
+    /proc cannot tell (another system, a process gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

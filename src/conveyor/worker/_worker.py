@@ -42,7 +42,7 @@ from conveyor.job import FINISHED_STATES, JobRecord, JobState, Outcome
 from conveyor.periodic import Scheduler
 from conveyor.stores import redact
 from conveyor.stores.base import ConcurrencyLimit, Lease, WorkerInfo
-from conveyor.worker._children import ChildPool
+from conveyor.worker._children import ChildPool, resident_memory
 from conveyor.worker._executor import Executor, Prepared
 
 if TYPE_CHECKING:
@@ -137,7 +137,8 @@ class Worker:
         """`weights` pick which queue a claim tries first, at random in those
         proportions (``{"mail": 3, "reports": 1}``); `pool` ``"processes"``
         runs every sync task in child processes; `max_jobs` and `max_memory`
-        (bytes of resident memory) stop the worker so a supervisor replaces it."""
+        (bytes of resident memory) stop the worker so a supervisor replaces it,
+        and a child process past `max_memory` is replaced after its attempt."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if weights and any(w < 1 for w in weights.values()):
@@ -168,7 +169,7 @@ class Worker:
         self._executor = Executor(app)
         self._held: dict[str, JobRecord] = {}
         self._attempts: dict[str, _Attempt] = {}
-        self._children = ChildPool()
+        self._children = ChildPool(max_memory)
         self._scheduler = (
             Scheduler(self.store, list(app.schedules.values()))
             if app.schedules and not burst
@@ -518,7 +519,7 @@ class Worker:
             if self._orphaned():
                 log.warning("supervisor process is gone: stopping")
                 self.stop()
-            if self.max_memory is not None and (used := resident_memory()) > self.max_memory:
+            if self.max_memory is not None and (used := worker_memory()) > self.max_memory:
                 self._recycle(f"uses {used >> 20} MiB (--max-memory {self.max_memory >> 20} MiB)")
             now = time.monotonic()
             due = {
@@ -680,13 +681,12 @@ class Worker:
         return restore
 
 
-def resident_memory() -> int:
+def worker_memory() -> int:
     """Bytes of this process's resident memory now (Linux), else its peak."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+    used = resident_memory()
+    if used is None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return used
 
 
 class _Trouble:
