@@ -86,6 +86,36 @@ def test_admit_spaces_starts_and_reserves_beyond_a_short_wait(app: Conveyor) -> 
     assert store.admit(Lease(again.id, again.attempt), rate=limit) == 0.0
 
 
+def test_an_attempt_that_missed_its_start_starts_late_without_losing_its_turn(
+    app: Conveyor,
+) -> None:
+    """A worker that overslept its slot asks again: while it is still the
+    bucket's last admission it starts now, and the next start is spaced from
+    then. Taking a new slot instead would leave its old one empty and send
+    it behind every reservation (a busy worker thread waits for the GIL)."""
+    store = app.store
+    store.enqueue([new_job() for _ in range(4)])
+    first, late, after, other = store.claim(["default"], "w", 4, 30.0)
+    limit = RateLimit("tests.bucket.late", interval=0.2)
+    assert store.admit(Lease(first.id, first.attempt), rate=limit) == 0.0
+    wait = store.admit(Lease(late.id, late.attempt), rate=limit)
+    assert wait is not None and wait > 0.1
+
+    time.sleep(wait + 0.1)  # overslept by 0.1 s
+    asked_again = time.time()
+    assert store.admit(Lease(late.id, late.attempt), rate=limit) == 0.0
+    # The next admission is spaced from the late start, not the missed slot.
+    wait = store.admit(Lease(after.id, after.attempt), rate=limit)
+    assert wait is not None
+    assert asked_again + 0.2 - 0.02 <= time.time() + wait <= asked_again + 0.2 + 0.1
+
+    # An attempt that is not the bucket's last admission gets no such turn:
+    # starting now would squeeze the one admitted after it.
+    assert store.admit(Lease(first.id, first.attempt), rate=limit) is None
+    assert get(store, first.id).state is JobState.SCHEDULED
+    assert store.admit(Lease(other.id, other.attempt), rate=limit) is None
+
+
 def test_admit_of_a_job_not_running_at_that_attempt_is_refused(app: Conveyor) -> None:
     store = app.store
     [record] = store.enqueue([new_job()])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conveyor.stores.base import ADMIT_WAIT, PARK_SECONDS, ConcurrencyLimit, Lease, RateLimit
@@ -22,11 +22,18 @@ Run = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class RateState:
-    """A rate bucket: the next admission time nobody has reserved yet, and
-    when it last actually admitted an attempt."""
+    """A rate bucket: the next admission time nobody has reserved yet, when
+    it last actually admitted an attempt, and which attempt that was
+    (`attempt_key`)."""
 
     next_free: float | None = None
     last: float | None = None
+    holder: str | None = None
+
+
+def attempt_key(lease: Lease) -> str:
+    """How a rate bucket names the attempt it admitted last."""
+    return f"{lease.job_id}:{lease.attempt}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ def decide(
     interval: float | None,
     bucket: RateState,
     reservation: float | None,
+    holder: str = "",
 ) -> Admission:
     """Concurrency first (a parked job keeps any reservation it has), then the
     rate. Admissions are at least `interval` apart in actual time, so a late
@@ -65,13 +73,28 @@ def decide(
     the bucket's next free time, or its reservation's time, whichever is
     later (never before the last admission plus `interval`); within
     `ADMIT_WAIT` it is admitted to wait for it, else it reserves that time
-    and is put back until then."""
+    and is put back until then.
+
+    `holder` is the asking attempt's `attempt_key`. An attempt that asks
+    again after missing the start it was admitted for, while it is still the
+    bucket's last admission, starts now and the bucket counts from now: its
+    lateness delays the ones after it by as much, where taking a new slot
+    would leave its old one empty and send it behind every reservation."""
     if concurrency_full:
         return Admission(
             False, parked=True, run_at=now + PARK_SECONDS, bucket=bucket, reservation=reservation
         )
     if interval is None:
         return Admission(True)
+    if (
+        reservation is None
+        and holder
+        and bucket.holder == holder
+        and bucket.last is not None
+        and bucket.last <= now
+    ):
+        anchored = RateState(max(now + interval, bucket.next_free or 0.0), now, holder)
+        return Admission(True, bucket=anchored)
     earliest = now if bucket.last is None else bucket.last + interval - SLACK
     if reservation is not None:
         start = max(now, earliest, reservation)
@@ -80,10 +103,9 @@ def decide(
         start = max(now, earliest, now if bucket.next_free is None else bucket.next_free)
         next_free = start + interval
     if start - now <= ADMIT_WAIT:
-        return Admission(True, wait=start - now, bucket=RateState(next_free, start))
-    return Admission(
-        False, run_at=start, bucket=RateState(next_free, bucket.last), reservation=start
-    )
+        return Admission(True, wait=start - now, bucket=RateState(next_free, start, holder))
+    return Admission(False, run_at=start, bucket=replace(bucket, next_free=next_free),
+                     reservation=start)  # fmt: skip
 
 
 def admit_with(
@@ -107,22 +129,24 @@ def admit_with(
         run("drop_stale_slots", on_slots)
         [holders] = run("slot_holders", on_slots)
         full = not holders["mine"] and holders["held"] >= concurrency.limit
-    state: dict[str, Any] = {"next_free": None, "last": None, "reservation": None}
+    state: dict[str, Any] = {"next_free": None, "last": None, "holder": None, "reservation": None}
     if rate is not None:
         [state] = run("rate_state", {"bucket": rate.bucket, **job})
-    bucket = RateState(state["next_free"], state["last"])
+    bucket = RateState(state["next_free"], state["last"], state["holder"])
     decision = decide(
         now,
         concurrency_full=full,
         interval=None if rate is None else rate.interval,
         bucket=bucket,
         reservation=state["reservation"],
+        holder=attempt_key(lease),
     )
     if rate is not None:
         on_rate = {"bucket": rate.bucket, **job}
         if decision.bucket != bucket:
             after = decision.bucket
-            run("set_rate_state", {**on_rate, "next_free": after.next_free, "last": after.last})
+            run("set_rate_state", {**on_rate, "next_free": after.next_free, "last": after.last,
+                                   "holder": after.holder})  # fmt: skip
         if decision.reservation is None:
             if state["reservation"] is not None:
                 run("unreserve", on_rate)

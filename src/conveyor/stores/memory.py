@@ -27,7 +27,7 @@ from conveyor.job import (
     Reason,
     can_transition,
 )
-from conveyor.stores._admission import RateState, decide
+from conveyor.stores._admission import RateState, attempt_key, decide
 from conveyor.stores.base import (
     Capabilities,
     ConcurrencyLimit,
@@ -266,6 +266,7 @@ class MemoryStore:
                 interval=None if rate is None else rate.interval,
                 bucket=bucket,
                 reservation=reserved.get(lease.job_id),
+                holder=attempt_key(lease),
             )
             if rate is not None:
                 self._rates[rate.bucket] = decision.bucket

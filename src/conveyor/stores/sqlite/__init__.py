@@ -37,6 +37,17 @@ _SQL = __name__
 _SYNCHRONOUS = {"off", "normal", "full", "extra"}
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a script one by one (`sqlite3` runs one per call,
+    and ``executescript`` would commit the caller's transaction first)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+
+
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
@@ -160,20 +171,27 @@ class SqliteStore:
             raise StoreError(f"cannot read SQLite database {self.path!r}: {exc}") from exc
 
     def _migrate(self) -> None:
+        """Each migration in one transaction that reads the schema version
+        again under the write lock: another process may have applied it
+        meanwhile, and a step such as ``ADD COLUMN`` cannot run twice."""
         conn = self._conn()
         current = conn.execute("PRAGMA user_version").fetchone()["user_version"]
         for version, script in migrations(_SQL):
-            if version > current:
-                # executescript commits first; IF NOT EXISTS makes a race with
-                # another process migrating at the same moment harmless.
+            if version <= current:
+                continue
+            try:
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-                    )
-                except sqlite3.Error as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise StoreError(f"cannot set up SQLite database {self.path!r}: {exc}") from exc
+                    if conn.execute("PRAGMA user_version").fetchone()["user_version"] < version:
+                        for statement in _statements(script):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {version}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot set up SQLite database {self.path!r}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

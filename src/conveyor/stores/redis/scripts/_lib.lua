@@ -38,7 +38,8 @@ local EXACT = 9007199254740991
 
 local function job_key(id) return TAG .. ':job:' .. id end
 -- A rate bucket (next_free: its next unreserved admission time; last: its
--- last actual admission) and its reservations (job id -> the time it holds).
+-- last actual admission; holder: 'id:attempt' of that admission) and its
+-- reservations (job id -> the time it holds).
 local function rate_key(bucket) return TAG .. ':rate:' .. bucket end
 local function reserved_key(bucket) return TAG .. ':reserved:' .. bucket end
 -- A concurrency bucket's slots (job id -> the attempt holding it) and its

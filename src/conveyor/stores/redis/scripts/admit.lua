@@ -29,17 +29,23 @@ end
 -- start too soon. The start is the bucket's next free time, or the job's
 -- reservation, whichever is later; within `admit_wait` the attempt is
 -- admitted to wait for it in its worker, else it reserves that time and its
--- job is put back until then.
+-- job is put back until then. An attempt asking again after missing the
+-- start it was admitted for, while still the bucket's last admission,
+-- starts now, and the bucket counts from now.
 local SLACK = 0.001
 local start = now
 if admitted and rate ~= '' then
   local reserved, state = reserved_key(rate), rate_key(rate)
+  local holder = id .. ':' .. attempt
   local reservation = tonumber(redis.call('HGET', reserved, id))
-  local known = redis.call('HMGET', state, 'next_free', 'last')
+  local known = redis.call('HMGET', state, 'next_free', 'last', 'holder')
   local next_free, last = tonumber(known[1]), tonumber(known[2])
   local earliest = now
   if last then earliest = last + interval - SLACK end
-  if reservation then
+  if not reservation and known[3] == holder and last and last <= now then
+    start = now
+    next_free = math.max(now + interval, next_free or 0)
+  elseif reservation then
     start = math.max(now, earliest, reservation)
   else
     start = math.max(now, earliest, next_free or now)
@@ -47,8 +53,8 @@ if admitted and rate ~= '' then
   end
   if start - now <= admit_wait then
     redis.call('HDEL', reserved, id)
-    local fields = {'last', fmt(start)}
-    if next_free then fields[3], fields[4] = 'next_free', fmt(next_free) end
+    local fields = {'last', fmt(start), 'holder', holder}
+    if next_free then fields[5], fields[6] = 'next_free', fmt(next_free) end
     redis.call('HSET', state, unpack(fields))
   else
     admitted, run_at = false, start

@@ -1,2 +1,4 @@
-INSERT INTO conveyor_rate_buckets (bucket, next_free, last) VALUES (:bucket, :next_free, :last)
-ON CONFLICT (bucket) DO UPDATE SET next_free = excluded.next_free, last = excluded.last
+INSERT INTO conveyor_rate_buckets (bucket, next_free, last, holder)
+VALUES (:bucket, :next_free, :last, :holder)
+ON CONFLICT (bucket) DO UPDATE
+SET next_free = excluded.next_free, last = excluded.last, holder = excluded.holder

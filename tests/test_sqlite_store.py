@@ -1,0 +1,34 @@
+"""SQLite-only behaviour the conformance suite cannot see: upgrading a
+database that an older version created, from several processes at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import conveyor.stores.sqlite as sqlite_module
+from conveyor.stores.sqlite import SqliteStore
+
+#: The schema version a migrated database is at: one per migration file.
+LATEST = len(list((Path(sqlite_module.__file__).parent / "migrations").glob("*.sql")))
+
+
+def test_an_older_database_is_upgraded_once_by_stores_opening_together(tmp_path: Path) -> None:
+    """A step such as ``ADD COLUMN`` cannot run twice: a store that waited
+    for another's migration must see the new version and skip it."""
+    path = tmp_path / "jobs.db"
+    SqliteStore(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:  # back to the schema before the rate holder
+        conn.execute("ALTER TABLE conveyor_rate_buckets DROP COLUMN holder")
+        conn.execute(f"PRAGMA user_version = {LATEST - 1}")
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: SqliteStore(f"sqlite:///{path}"), range(4)))
+    for store in stores:
+        store.close()
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (LATEST,)
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(conveyor_rate_buckets)")]
+    assert columns == ["bucket", "next_free", "last", "holder"]
