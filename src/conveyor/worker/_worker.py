@@ -55,7 +55,7 @@ log = logging.getLogger("conveyor.worker")
 CLAIM_GATHER = 0.002
 
 #: Seconds a rate-limited attempt may start after its slot: past that (a
-#: slow admission reply, a late wake-up) it asks the store for another slot.
+#: late wake-up) it asks the store again (see `Worker._admit`).
 ADMIT_TOLERANCE = 0.02
 #: Admissions asked for one attempt before it is handed back to the queue.
 ADMIT_TRIES = 5
@@ -384,8 +384,10 @@ class Worker:
 
         A rate slot is a time on the store's clock; the store's reply says how
         long until it. If the wait overslept (a busy machine) by more than
-        `ADMIT_TOLERANCE`, the slot is given up and the store asked again, so
-        a late start never squeezes the next one closer than the rate allows.
+        `ADMIT_TOLERANCE`, the store is asked again rather than the start
+        made late, so a late start never squeezes the next one closer than
+        the rate allows: an attempt still the bucket's last admission starts
+        at once, the bucket counting from then; another gets a new slot.
         Lateness counts from the reply, not the request: time spent before the
         store decided (a lock, a queue) delays the decision, not the start."""
         limits = job.task.limits
