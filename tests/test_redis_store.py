@@ -302,3 +302,30 @@ def test_unreachable_server_is_one_line_store_error() -> None:
     message = one_line_store_error(UNREACHABLE)
     assert message.startswith("cannot open Redis at redis://:***@127.0.0.1:1/15: ")
     assert "secret" not in message
+
+
+# -- rate reservations ----------------------------------------------------------
+
+
+def test_a_job_cancelled_or_purged_while_it_holds_a_rate_reservation_gives_it_up(
+    redis_url: str, client: redis.Redis, prefix: str
+) -> None:
+    """A job a rate limit put back holds an entry in its bucket's hash until
+    admitted; one that never comes back to be admitted must not leave its
+    entry behind for ever."""
+    store = RedisStore(with_query(redis_url, f"prefix={prefix}"))
+    reserved = f"{{{prefix}}}:reserved:tests.bucket.leak"
+    limit = RateLimit("tests.bucket.leak", interval=10.0)
+    try:
+        store.enqueue([new_job() for _ in range(3)])
+        first, cancelled, purged = store.claim(["default"], "w", 3, 30.0)
+        assert store.admit(Lease(first.id, first.attempt), rate=limit) == 0.0
+        for job in (cancelled, purged):
+            assert store.admit(Lease(job.id, job.attempt), rate=limit) is None
+        assert client.hlen(reserved) == 2
+
+        assert store.cancel(cancelled.id)
+        assert store.purge({JobState.SCHEDULED}) == 1
+        assert client.hlen(reserved) == 0
+    finally:
+        store.close()

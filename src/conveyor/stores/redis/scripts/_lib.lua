@@ -112,6 +112,13 @@ local function release_key(key, id)
   if key and redis.call('HGET', UNIQUE, key) == id then redis.call('HDEL', UNIQUE, key) end
 end
 
+-- A job a rate limit put back holds a reservation in its bucket, named in
+-- its hash ('reserved_in'), until admitted; cancelled or purged meanwhile, it
+-- gives the entry up (else the bucket's hash would keep it for ever).
+local function drop_reservation(bucket, id)
+  if bucket then redis.call('HDEL', reserved_key(bucket), id) end
+end
+
 -- Sorted-set writes and wake-ups gathered over a batch, written once by flush().
 local pending = {}
 local woken = {}

@@ -53,6 +53,7 @@ if admitted and rate ~= '' then
   end
   if start - now <= admit_wait then
     redis.call('HDEL', reserved, id)
+    redis.call('HDEL', key, 'reserved_in')
     local fields = {'last', fmt(start), 'holder', holder}
     if next_free then fields[5], fields[6] = 'next_free', fmt(next_free) end
     redis.call('HSET', state, unpack(fields))
@@ -60,6 +61,7 @@ if admitted and rate ~= '' then
     admitted, run_at = false, start
     if not reservation then redis.call('HSET', state, 'next_free', fmt(next_free)) end
     redis.call('HSET', reserved, id, fmt(start))
+    redis.call('HSET', key, 'reserved_in', rate)
   end
 end
 

@@ -6,7 +6,7 @@
 
 local id = ARGV[1]
 local key = job_key(id)
-local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank')
+local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank', 'reserved_in')
 local state, queue = job[1], job[2]
 if state == 'scheduled' then
   redis.call('ZREM', queue_key(queue, 'scheduled'), id)
@@ -21,6 +21,8 @@ else
 end
 local nowf = fmt(clock())
 redis.call('HSET', key, 'state', 'cancelled', 'reason', 'cancelled', 'finished_at', nowf)
+redis.call('HDEL', key, 'reserved_in')
 redis.call('ZADD', queue_key(queue, 'cancelled'), nowf, id)
 release_key(job[3], id)
+drop_reservation(job[5], id)
 return 1

@@ -54,7 +54,7 @@ local deleted, touched = 0, {}
 for i = 1, math.min(limit, #candidates) do
   local id = candidates[i]
   local key = job_key(id)
-  local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank')
+  local job = redis.call('HMGET', key, 'state', 'queue', 'key', 'rank', 'reserved_in')
   local state, queue = job[1], job[2]
   if state then
     if state == 'queued' then
@@ -67,6 +67,7 @@ for i = 1, math.min(limit, #candidates) do
     end
     redis.call('ZREM', queue_key(queue, 'jobs'), id)
     release_key(job[3], id)
+    drop_reservation(job[5], id)
     redis.call('DEL', key)
     touched[queue] = true
     deleted = deleted + 1
