@@ -150,6 +150,29 @@ def test_migrate_creates_the_latest_schema_on_an_empty_database(fresh_db: str) -
         store.close()
 
 
+def test_an_upgrade_replaces_the_database_functions(fresh_db: str) -> None:
+    """Functions live in functions/*.sql, applied after any migration: a
+    database one version behind gets the current ones with the new step."""
+    store = PostgresStore(fresh_db)
+    try:
+        execute(fresh_db, "ALTER TABLE conveyor_rate_buckets DROP COLUMN holder")
+        execute(fresh_db, f"DELETE FROM conveyor_schema WHERE version = {LATEST}")
+        execute(
+            fresh_db,
+            "CREATE OR REPLACE FUNCTION conveyor_release(p_bucket text, p_limit integer) "
+            "RETURNS integer LANGUAGE sql AS 'SELECT -1'",
+        )
+        assert store.schema_version() == LATEST - 1
+
+        assert store.migrate() == LATEST
+        [(admit,)] = execute(fresh_db, "SELECT pg_get_functiondef('conveyor_admit'::regproc)")
+        assert "holder" in admit
+        [(release,)] = execute(fresh_db, "SELECT pg_get_functiondef('conveyor_release'::regproc)")
+        assert "SELECT -1" not in release
+    finally:
+        store.close()
+
+
 def test_opening_a_store_migrates_an_empty_database(fresh_db: str) -> None:
     """Workers never run ``conveyor migrate``: the store must migrate on open."""
     store = PostgresStore(fresh_db)

@@ -20,3 +20,15 @@ def migrations(package: str) -> list[tuple[int, str]]:
         for entry in folder.iterdir()
         if entry.name.endswith(".sql")
     )
+
+
+def functions(package: str) -> list[str]:
+    """The scripts of ``<package>/functions/*.sql``, in name order: database
+    functions defined with ``CREATE OR REPLACE``, so they can be applied again
+    after any migration and a change to one is an edit of one file."""
+    folder = resources.files(package).joinpath("functions")
+    return [
+        entry.read_text("utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name)
+        if entry.name.endswith(".sql")
+    ]

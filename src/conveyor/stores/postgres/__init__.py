@@ -39,7 +39,7 @@ from conveyor.errors import StoreError
 from conveyor.job import FINISHED_STATES, JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
 from conveyor.stores._records import error_json, parse_errors, record_from_row
-from conveyor.stores._sql import migrations, query
+from conveyor.stores._sql import functions, migrations, query
 from conveyor.stores.base import (
     ADMIT_WAIT,
     PARK_SECONDS,
@@ -390,11 +390,15 @@ class PostgresStore:
             conn.execute(_sql("lock_migrations"))
             conn.execute(_sql("create_schema_table"))
             current = self._version(conn)
+            applied = False
             for version, script in steps:
                 if version > current:
                     conn.execute(script)
                     conn.execute(_sql("record_migration"), {"version": version})
-                    current = version
+                    current, applied = version, True
+            if applied:  # a change to functions/ comes with a migration
+                for script in functions(_SQL):
+                    conn.execute(script)
         return current
 
     # -- the protocol ----------------------------------------------------
@@ -503,7 +507,7 @@ class PostgresStore:
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
     ) -> float | None:
-        """One call of the ``conveyor_admit`` function (migration 0003): one
+        """One call of the ``conveyor_admit`` function (``functions/``): one
         round trip, with nothing between the decision and the reply but an
         unflushed commit (see ``queries/admit.sql``)."""
         params = {
