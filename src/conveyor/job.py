@@ -134,6 +134,28 @@ class NewJob(NamedTuple):
     def initial_state(self, now: float) -> JobState:
         return JobState.SCHEDULED if self.run_at(now) > now else JobState.QUEUED
 
+    def inserted(
+        self, now: float, *, run_at: float | None = None, state: JobState | None = None
+    ) -> JobRecord:
+        """The record a store holds for this job just after inserting it at
+        `now`, so the store need not read it back; `run_at` and `state` as the
+        store wrote them, where they may differ (a time rounded in storage)."""
+        due = self.run_at(now) if run_at is None else run_at
+        return JobRecord(
+            id=self.id,
+            task=self.task,
+            queue=self.queue,
+            payload=self.payload,
+            state=self.initial_state(now) if state is None else state,
+            priority=self.priority,
+            attempt=0,
+            max_attempts=self.max_attempts,
+            run_at=due,
+            created_at=now,
+            timeout=None if self.timeout is None else float(self.timeout),
+            key=self.key,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:

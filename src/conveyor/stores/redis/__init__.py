@@ -686,20 +686,5 @@ def _enqueued(jobs: Sequence[NewJob], reply: Sequence[Any]) -> builtins.list[Job
             run_at = float(entry[1:])
         else:
             state, run_at = JobState.QUEUED, created_at
-        records.append(
-            JobRecord(
-                id=job.id,
-                task=job.task,
-                queue=job.queue,
-                payload=job.payload,
-                state=state,
-                priority=job.priority,
-                attempt=0,
-                max_attempts=job.max_attempts,
-                run_at=run_at,
-                created_at=created_at,
-                timeout=None if job.timeout is None else float(job.timeout),
-                key=job.key,
-            )
-        )
+        records.append(job.inserted(created_at, run_at=run_at, state=state))
     return records

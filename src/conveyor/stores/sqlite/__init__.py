@@ -250,7 +250,10 @@ class SqliteStore:
                     "key": job.key,
                 },
             )
-            records.append(record_from_row(cursor.execute(get, {"id": job.id}).fetchone()))
+            if cursor.rowcount == 1:  # inserted: what it holds is known, not read back
+                records.append(job.inserted(now))
+            else:  # the id was stored already: that job is the answer
+                records.append(record_from_row(cursor.execute(get, {"id": job.id}).fetchone()))
         return records
 
     def claim(
