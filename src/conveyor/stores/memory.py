@@ -162,21 +162,7 @@ class MemoryStore:
                 if stored is not None:  # a re-sent job: the first one stands
                     records.append(stored)
                     continue
-                run_at = job.run_at(now)
-                record = JobRecord(
-                    id=job.id,
-                    task=job.task,
-                    queue=job.queue,
-                    payload=job.payload,
-                    state=job.initial_state(now),
-                    priority=job.priority,
-                    attempt=0,
-                    max_attempts=job.max_attempts,
-                    run_at=run_at,
-                    created_at=now,
-                    timeout=None if job.timeout is None else float(job.timeout),
-                    key=job.key,
-                )
+                record = job.inserted(now)
                 added[job.id] = record
                 if job.key is not None:
                     by_key[job.key] = record
