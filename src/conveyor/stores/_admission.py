@@ -65,7 +65,7 @@ def decide(
     interval: float | None,
     bucket: RateState,
     reservation: float | None,
-    holder: str = "",
+    holder: str,
 ) -> Admission:
     """Concurrency first (a parked job keeps any reservation it has), then the
     rate. Admissions are at least `interval` apart in actual time, so a late
@@ -88,7 +88,6 @@ def decide(
         return Admission(True)
     if (
         reservation is None
-        and holder
         and bucket.holder == holder
         and bucket.last is not None
         and bucket.last <= now
