@@ -1,5 +1,6 @@
 """SQLite-only behaviour the conformance suite cannot see: upgrading a
-database that an older version created, from several processes at once."""
+database that an older version created, from several processes at once, and
+the threads of one store taking turns to write."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import conveyor.stores.sqlite as sqlite_module
+from conveyor.job import JobState, NewJob
 from conveyor.stores.sqlite import SqliteStore
 
 #: The schema version a migrated database is at: one per migration file.
@@ -32,3 +34,23 @@ def test_an_older_database_is_upgraded_once_by_stores_opening_together(tmp_path:
         assert conn.execute("PRAGMA user_version").fetchone() == (LATEST,)
         columns = [row[1] for row in conn.execute("PRAGMA table_info(conveyor_rate_buckets)")]
     assert columns == ["bucket", "next_free", "last", "holder"]
+
+
+def test_threads_of_one_store_take_turns_to_write_without_a_busy_wait(tmp_path: Path) -> None:
+    """With no busy timeout, SQLite refuses a write while another connection
+    holds the lock; the store's threads must queue for it among themselves
+    (a worker's claimer, acker and upkeep write at once all the time)."""
+    store = SqliteStore(f"sqlite:///{tmp_path / 'jobs.db'}", busy_timeout=0.0)
+
+    def enqueue(thread: int) -> int:
+        for n in range(50):
+            store.enqueue([NewJob(f"t{thread}-{n}", "noop", "default", "[[], {}]")])
+        return thread
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert sorted(pool.map(enqueue, range(8))) == list(range(8))
+        [stats] = store.counts()
+        assert stats.counts[JobState.QUEUED] == 400
+    finally:
+        store.close()
