@@ -10,6 +10,7 @@ from pathlib import Path
 
 import conveyor.stores.sqlite as sqlite_module
 from conveyor.job import JobState, NewJob
+from conveyor.stores._sql import query
 from conveyor.stores.sqlite import SqliteStore
 
 #: The schema version a migrated database is at: one per migration file.
@@ -21,9 +22,9 @@ def test_an_older_database_is_upgraded_once_by_stores_opening_together(tmp_path:
     for another's migration must see the new version and skip it."""
     path = tmp_path / "jobs.db"
     SqliteStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as conn:  # back to the schema before the rate holder
+    with sqlite3.connect(path) as conn:  # back to the schema before the rate holder (0003)
         conn.execute("ALTER TABLE conveyor_rate_buckets DROP COLUMN holder")
-        conn.execute(f"PRAGMA user_version = {LATEST - 1}")
+        conn.execute("PRAGMA user_version = 2")
 
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: SqliteStore(f"sqlite:///{path}"), range(4)))
@@ -54,3 +55,26 @@ def test_threads_of_one_store_take_turns_to_write_without_a_busy_wait(tmp_path: 
         assert stats.counts[JobState.QUEUED] == 400
     finally:
         store.close()
+
+
+def test_job_indexes_are_partial_and_retention_reads_the_finished_one(tmp_path: Path) -> None:
+    """An index over every row costs a WAL frame in every commit that touches
+    a job; pruning must still find old finished jobs without a table scan."""
+    path = tmp_path / "jobs.db"
+    SqliteStore(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        indexes = dict(
+            conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                "'conveyor_jobs' AND sql IS NOT NULL"
+            )
+        )
+        plan = " ".join(
+            row[3]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN " + query(sqlite_module.__name__, "prune"),
+                {"state": "succeeded", "now": 0.0, "older_than": 0.0, "queue": None, "limit": 1},
+            )
+        )
+    assert indexes and all(" WHERE " in sql for sql in indexes.values()), indexes
+    assert "USING COVERING INDEX conveyor_jobs_finished" in plan, plan

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from functools import cache
 from importlib import resources
+from typing import Any
+
+from conveyor.job import FINISHED_STATES, JobState
+
+#: Rows one purge statement deletes at most: each batch is a short transaction
+#: of its own, so pruning a large backlog never holds the table for long.
+PURGE_BATCH = 5_000
+
+#: Runs one named delete statement in a transaction of its own; its row count.
+Delete = Callable[[str, dict[str, Any]], int]
 
 
 @cache
@@ -32,3 +43,37 @@ def functions(package: str) -> list[str]:
         for entry in sorted(folder.iterdir(), key=lambda entry: entry.name)
         if entry.name.endswith(".sql")
     ]
+
+
+def purge_in_batches(
+    delete: Delete,
+    states: Collection[JobState],
+    *,
+    queue: str | None,
+    older_than: float | None,
+    limit: int | None,
+) -> int:
+    """`Store.purge` for the SQL stores, through their ``purge`` and ``prune``
+    statements, in batches of `PURGE_BATCH`.
+
+    With `older_than`, only finished jobs qualify (only they have a finish
+    time), one state at a time, oldest first: ``prune`` names the state in
+    its text beside the finished states' list, which lets the plan read the
+    partial index of finished jobs in order. Returns how many were deleted."""
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if older_than is None and states:
+        steps.append(("purge", {"states": [s.value for s in states], "queue": queue}))
+    elif older_than is not None:
+        steps.extend(
+            ("prune", {"state": state.value, "queue": queue, "older_than": float(older_than)})
+            for state in sorted(FINISHED_STATES.intersection(states))
+        )
+    total = 0
+    for name, params in steps:
+        while limit is None or total < limit:
+            batch = PURGE_BATCH if limit is None else min(PURGE_BATCH, limit - total)
+            deleted = delete(name, {**params, "limit": batch})
+            total += deleted
+            if deleted < batch:
+                break
+    return total

@@ -36,10 +36,10 @@ from psycopg.rows import RowMaker, no_result, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from conveyor.errors import StoreError
-from conveyor.job import FINISHED_STATES, JobRecord, JobState, NewJob, Outcome
+from conveyor.job import JobRecord, JobState, NewJob, Outcome
 from conveyor.stores import redact
 from conveyor.stores._records import error_json, parse_errors, record_from_row
-from conveyor.stores._sql import functions, migrations, query
+from conveyor.stores._sql import functions, migrations, purge_in_batches, query
 from conveyor.stores.base import (
     ADMIT_WAIT,
     PARK_SECONDS,
@@ -66,8 +66,6 @@ _STAGE_LIMIT = 10_000
 #: Seconds between stagings while every claim comes back full: the most a
 #: due scheduled job waits behind a saturated worker's backlog.
 _STAGE_EVERY = 0.05
-#: Jobs deleted per transaction when a purge has no limit.
-_PURGE_BATCH = 5_000
 #: `maintain` vacuums conveyor_jobs once this many rows died since the last
 #: vacuum, plus this share of the live rows (autovacuum's rule, but looked at
 #: every `_MAINTAIN_EVERY` seconds instead of every autovacuum_naptime).
@@ -663,26 +661,11 @@ class PostgresStore:
         older_than: float | None = None,
         limit: int | None = None,
     ) -> int:
-        """Without a limit, deletes in batches of `_PURGE_BATCH`, one short
-        transaction each, so pruning a large backlog holds no long transaction.
-        With `older_than`, only finished jobs qualify (only they have a finish
-        time), one state at a time, oldest first."""
-        steps: builtins.list[tuple[str, dict[str, Any]]] = []
-        if older_than is None and states:
-            steps.append(("purge", {"states": [s.value for s in states], "queue": queue}))
-        elif older_than is not None:
-            steps.extend(
-                ("prune", {"state": state.value, "queue": queue, "older_than": float(older_than)})
-                for state in sorted(FINISHED_STATES.intersection(states))
-            )
-        total = 0
-        for name, params in steps:
-            while limit is None or total < limit:
-                batch = _PURGE_BATCH if limit is None else min(_PURGE_BATCH, limit - total)
-                deleted = self._rowcount(name, "purge jobs", {**params, "limit": batch})
-                total += deleted
-                if deleted < batch:
-                    break
+        """In short transactions of `PURGE_BATCH` rows (see `purge_in_batches`)."""
+        total = purge_in_batches(
+            lambda name, params: self._rowcount(name, "purge jobs", params),
+            states, queue=queue, older_than=older_than, limit=limit,
+        )  # fmt: skip
         if total:
             self._rowcount("prune_limits", "prune limit reservations", {})
         return total

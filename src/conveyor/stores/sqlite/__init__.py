@@ -23,7 +23,7 @@ from conveyor.errors import StoreError
 from conveyor.job import JobRecord, JobState, NewJob, Outcome
 from conveyor.stores._admission import Run, admit_with, release_with
 from conveyor.stores._records import error_json, record_from_row
-from conveyor.stores._sql import migrations, query
+from conveyor.stores._sql import migrations, purge_in_batches, query
 from conveyor.stores.base import (
     Capabilities,
     ConcurrencyLimit,
@@ -467,20 +467,21 @@ class SqliteStore:
         older_than: float | None = None,
         limit: int | None = None,
     ) -> int:
-        with self._write() as conn:
-            before = None if older_than is None else time.time() - older_than
-            cursor = conn.execute(
-                query(_SQL, "purge"),
-                {
-                    "states": json.dumps([s.value for s in states]),
-                    "queue": queue,
-                    "before": before,
-                    "limit": -1 if limit is None else limit,
-                },
-            )
-            if cursor.rowcount:
+        """In short transactions of `PURGE_BATCH` rows (see `purge_in_batches`):
+        workers' writes go on between them."""
+        total = purge_in_batches(
+            self._delete, states, queue=queue, older_than=older_than, limit=limit
+        )
+        if total:
+            with self._write() as conn:
                 conn.execute(query(_SQL, "prune_limits"))
-            return cursor.rowcount
+        return total
+
+    def _delete(self, name: str, params: dict[str, Any]) -> int:
+        with self._write() as conn:
+            if name == "purge":
+                params = {**params, "states": json.dumps(params["states"])}
+            return conn.execute(query(_SQL, name), {**params, "now": time.time()}).rowcount
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Poll ``PRAGMA data_version`` (it changes when any other connection
