@@ -3,7 +3,9 @@ job ids, the codec, task options and error messages."""
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 import time
 from collections import deque
 from datetime import datetime, timedelta
@@ -11,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from conveyor import Backoff, ConveyorError, DecodeError, EncodeError, JobFailed, JobState
-from conveyor._ids import new_id
+from conveyor._ids import encode_bytes, new_id
 from conveyor.codec import JsonCodec
 from conveyor.job import (
     ACTIVE_STATES,
@@ -29,7 +31,8 @@ from conveyor.task import TaskOptions
 from conveyor.worker._children import Call, ChildPool, Returned
 from tests.helpers import wait_for
 
-CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+CROCKFORD_ORDER = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CROCKFORD = set(CROCKFORD_ORDER.decode())
 
 # -- backoff ---------------------------------------------------------------
 
@@ -176,6 +179,15 @@ def test_job_ids_are_unique_and_well_formed() -> None:
     ids = [new_id() for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
     assert all(len(job_id) == 26 and set(job_id) <= CROCKFORD for job_id in ids)
+
+
+def test_the_random_part_of_an_id_is_crockford_base32_of_its_bytes() -> None:
+    """The table lookup must agree with base32 bit for bit: ids written by
+    earlier versions sort and read the same."""
+    rfc4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD_ORDER)
+    samples = [bytes(10), b"\xff" * 10, bytes(range(10))] + [os.urandom(10) for _ in range(2_000)]
+    for data in samples:
+        assert encode_bytes(data) == base64.b32encode(data).translate(rfc4648).decode()
 
 
 def test_job_ids_sort_by_creation_time() -> None:

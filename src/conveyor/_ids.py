@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+#: Every two-character string, indexed by the 10 bits it encodes: an id's
+#: random part is 8 lookups, twice as fast as ``base64.b32encode`` (pure
+#: Python) and one id is made per enqueued job.
+_PAIRS = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
 
 #: The time part changes once a millisecond: kept, not re-encoded per id.
 #: One tuple, so threads swap it whole.
@@ -24,8 +26,13 @@ def encode_time(ms: int) -> str:
 
 
 def encode_bytes(data: bytes) -> str:
-    """The 16-character rest of an id, from exactly 10 bytes."""
-    return base64.b32encode(data).translate(_FROM_RFC4648).decode()
+    """The 16-character rest of an id, from exactly 10 bytes (big-endian,
+    as base32 reads them)."""
+    n, p = int.from_bytes(data, "big"), _PAIRS
+    return (
+        p[n >> 70] + p[n >> 60 & 1023] + p[n >> 50 & 1023] + p[n >> 40 & 1023]
+        + p[n >> 30 & 1023] + p[n >> 20 & 1023] + p[n >> 10 & 1023] + p[n & 1023]
+    )  # fmt: skip
 
 
 def new_id() -> str:
