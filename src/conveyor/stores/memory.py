@@ -196,8 +196,7 @@ class MemoryStore:
                 record = self._jobs[min(heads)[1]]
                 claimed.append(
                     self._save(
-                        replace(
-                            record,
+                        record._replace(
                             state=JobState.RUNNING,
                             attempt=record.attempt + 1,
                             started_at=now,
@@ -222,7 +221,7 @@ class MemoryStore:
                 if record is None:
                     lost.append(held.job_id)
                 else:
-                    self._save(replace(record, lease_expires_at=now + lease))
+                    self._save(record._replace(lease_expires_at=now + lease))
         return lost
 
     def admit(
@@ -281,7 +280,7 @@ class MemoryStore:
                 del parked[job_id]
                 record = self._jobs.get(job_id)
                 if record is not None and record.state is JobState.SCHEDULED:
-                    self._save(replace(record, run_at=now))
+                    self._save(record._replace(run_at=now))
                     woken += 1
             if woken:
                 self._notify()
@@ -303,8 +302,7 @@ class MemoryStore:
                 else:
                     run_at = record.run_at
                 self._save(
-                    replace(
-                        record,
+                    record._replace(
                         state=target,
                         attempt=record.attempt - 1 if outcome.refund else record.attempt,
                         run_at=run_at,
@@ -341,18 +339,17 @@ class MemoryStore:
                         at=now,
                     ),
                 )
-                lost = replace(record, lease_expires_at=None, worker=None, errors=errors)
+                lost = record._replace(lease_expires_at=None, worker=None, errors=errors)
                 if record.attempt >= record.max_attempts:
                     self._save(
-                        replace(
-                            lost,
+                        lost._replace(
                             state=JobState.DEAD,
                             reason=Reason.WORKER_LOST.value,
                             finished_at=now,
                         )
                     )
                 else:
-                    self._save(replace(lost, state=JobState.QUEUED, run_at=now))
+                    self._save(lost._replace(state=JobState.QUEUED, run_at=now))
                 moved += 1
             if moved:
                 self._notify()
@@ -435,8 +432,7 @@ class MemoryStore:
             if record is None or not can_transition(record.state, JobState.CANCELLED):
                 return False
             self._save(
-                replace(
-                    record,
+                record._replace(
                     state=JobState.CANCELLED,
                     reason=Reason.CANCELLED.value,
                     finished_at=time.time(),
@@ -486,8 +482,7 @@ class MemoryStore:
                 chosen[job_id] = record
             for record in chosen.values():
                 self._save(
-                    replace(
-                        record,
+                    record._replace(
                         state=JobState.QUEUED,
                         attempt=0,
                         run_at=now,
@@ -595,13 +590,12 @@ class MemoryStore:
 
     def _stage_due(self, now: float) -> None:
         while (head := self._scheduled.first()) is not None and head[0][0] <= now:
-            self._save(replace(self._jobs[head[1]], state=JobState.QUEUED))
+            self._save(self._jobs[head[1]]._replace(state=JobState.QUEUED))
 
     def _put_back(self, record: JobRecord, run_at: float) -> None:
         """A limit's put-back: not an attempt, so it is given back."""
         self._save(
-            replace(
-                record,
+            record._replace(
                 state=JobState.SCHEDULED,
                 attempt=record.attempt - 1,
                 run_at=run_at,
