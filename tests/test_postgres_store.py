@@ -440,3 +440,30 @@ def test_cli_on_an_unreachable_server_prints_one_error_line() -> None:
     [line] = result.stderr.splitlines()
     assert line.startswith("error: PostgreSQL at postgresql://postgres:***@127.0.0.1:1/test: ")
     assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize("statement", ["claim_one", "claim"])
+def test_a_claim_updates_its_rows_through_the_primary_key_on_stale_statistics(
+    fresh_db: str, statement: str
+) -> None:
+    """A queue table's statistics are always stale (autovacuum runs a minute
+    apart at best). A claim planned on them must still find the rows it
+    locked by `seq`, not by reading the whole ready index, whose partial
+    predicate a redundant state check would let the plan use."""
+    store = PostgresStore(fresh_db)
+    try:
+        for _ in range(5):
+            store.enqueue([new_job() for _ in range(1_000)])
+        params = {"worker": "w", "limit": 10, "lease": 30.0, "queue": "default",
+                  "queues": ["default"]}  # fmt: skip
+        text = (PACKAGE / "queries" / f"{statement}.sql").read_text("utf-8")
+        with psycopg.connect(fresh_db, autocommit=True) as conn:  # planned, not run
+            plan = [row[0] for row in conn.execute("EXPLAIN " + text, params)]
+    finally:
+        store.close()
+    # The update's own scan is its one direct child; the InitPlans before it
+    # are the locking subquery, which reads the ready index as it should.
+    first = next(n for n, line in enumerate(plan) if line.startswith("  ->  "))
+    update_scan = "\n".join(plan[first:])
+    assert "conveyor_jobs_pkey" in update_scan, "\n".join(plan)
+    assert "conveyor_jobs_ready" not in update_scan, "\n".join(plan)

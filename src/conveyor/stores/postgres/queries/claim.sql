@@ -7,6 +7,11 @@
 -- the plan was made for. RETURNING does not keep the order: the caller sorts.
 -- Rows are locked as the update locks them (NO KEY UPDATE: no unique column
 -- changes), so the update takes no stronger lock than the one already held.
+-- The update repeats no `state = 'queued'`: the rows are locked queued, so it
+-- would guard nothing, and it would let the plan prove conveyor_jobs_ready's
+-- predicate and find the ten rows by reading that whole index for `seq`
+-- (7 ms instead of 0.3 on a 20,000-job backlog): a plan made while the
+-- table's statistics were stale did, until the next vacuum.
 -- The columns come back in `JobRecord` order, times as epoch seconds and the
 -- errors as JSON text, then `seq`: built into records without a dict or a
 -- Python loader per value (a claim is the hottest statement).
@@ -29,7 +34,7 @@ WHERE seq = ANY(ARRAY(
     ) AS head
     ORDER BY head.priority DESC, head.run_at, head.seq
     LIMIT %(limit)s
-)) AND state = 'queued'
+))
 RETURNING id, task, queue, payload, state, priority, attempt, max_attempts,
     extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
     extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,

@@ -1,7 +1,7 @@
 -- claim.sql for a worker of one queue (the common case): its head is read
 -- off conveyor_jobs_ready in claim order and locked, rows another claimer
 -- holds skipped, with no per-queue merge to plan or sort. Locks, returned
--- columns and paused queues as in claim.sql.
+-- columns, paused queues and the update's plan as in claim.sql.
 UPDATE conveyor_jobs
 SET state = 'running',
     attempt = attempt + 1,
@@ -15,7 +15,7 @@ WHERE seq = ANY(ARRAY(
     ORDER BY priority DESC, run_at, seq
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
-)) AND state = 'queued'
+))
 RETURNING id, task, queue, payload, state, priority, attempt, max_attempts,
     extract(epoch FROM run_at)::float8, extract(epoch FROM created_at)::float8, timeout, key,
     extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
