@@ -114,6 +114,14 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
+    def check_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Raise `TypeError` unless a call with these arguments binds to the
+        function. Checked at every enqueue and again before every attempt (the
+        payload may come from elsewhere), so the common call, all positional
+        and as many as the function takes, skips `Signature.bind`."""
+        if kwargs or len(args) != self.plain_arity:
+            self.signature.bind(*args, **kwargs)
+
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Make a job of this call with the task's options; returns its handle."""
         return TaskCall(self, self.default_options).enqueue(*args, **kwargs)
@@ -170,11 +178,10 @@ class TaskCall(Generic[P, R]):
         `conveyor.errors.EncodeError` (a `TypeError`) when they are not JSON.
         """
         task, opts = self.task, self.opts
-        if kwargs or len(args) != task.plain_arity:
-            try:
-                task.signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"{task.name}{task.signature}: {exc}") from None
+        try:
+            task.check_arguments(args, kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{task.name}{task.signature}: {exc}") from None
         key = opts.key(*args, **kwargs) if callable(opts.key) else opts.key
         return NewJob(
             id=new_id(),

@@ -87,7 +87,7 @@ class Executor:
         except DecodeError as exc:
             return dead(record, Reason.DECODE_ERROR, exc)
         try:
-            task.signature.bind(*args, **kwargs)
+            task.check_arguments(args, kwargs)
         except TypeError as exc:
             return dead(record, Reason.BAD_ARGUMENTS, TypeError(f"{task.name}: {exc}"))
         return Prepared(record, task, args, kwargs)
