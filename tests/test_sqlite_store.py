@@ -1,6 +1,6 @@
 """SQLite-only behaviour the conformance suite cannot see: upgrading a
 database that an older version created, from several processes at once, and
-the threads of one store taking turns to write."""
+the threads of one store taking turns to write, and which commits are soft."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 import conveyor.stores.sqlite as sqlite_module
-from conveyor.job import JobState, NewJob
+from conveyor.job import JobState, NewJob, Outcome
 from conveyor.stores._sql import query
 from conveyor.stores.sqlite import SqliteStore
+from tests.helpers import new_job
 
 #: The schema version a migrated database is at: one per migration file.
 LATEST = len(list((Path(sqlite_module.__file__).parent / "migrations").glob("*.sql")))
@@ -78,3 +81,32 @@ def test_job_indexes_are_partial_and_retention_reads_the_finished_one(tmp_path: 
         )
     assert indexes and all(" WHERE " in sql for sql in indexes.values()), indexes
     assert "USING COVERING INDEX conveyor_jobs_finished" in plan, plan
+
+
+@pytest.mark.parametrize("level", ["full", "normal"])
+def test_claims_and_outcomes_commit_soft_and_enqueues_at_the_stores_level(
+    tmp_path: Path, level: str
+) -> None:
+    """What the app writes keeps the store's level (full by default: an
+    enqueue survives power loss); a worker's claims and outcomes commit at
+    normal, and the level is back before the next statement."""
+    store = SqliteStore(f"sqlite:///{tmp_path / 'jobs.db'}?synchronous={level}")
+    statements: list[str] = []
+    conn = store._conn()  # this thread's connection, which the calls below use
+    conn.set_trace_callback(statements.append)
+    try:
+        job = store.enqueue([new_job()])[0]
+        enqueued = len(statements)
+        [claimed] = store.claim(["default"], "w", 1, 30.0)
+        store.finish([Outcome(job.id, claimed.attempt, JobState.SUCCEEDED, result="null")])
+        conn.set_trace_callback(None)
+        synchronous = conn.execute("PRAGMA synchronous").fetchone()
+    finally:
+        store.close()
+    pragmas = [s for s in statements if s.startswith("PRAGMA synchronous")]
+    assert not any(s.startswith("PRAGMA") for s in statements[:enqueued])
+    if level == "full":
+        assert pragmas == ["PRAGMA synchronous = normal", "PRAGMA synchronous = full"] * 2
+    else:
+        assert pragmas == []
+    assert synchronous == {"synchronous": {"full": 2, "normal": 1}[level]}

@@ -35,6 +35,9 @@ from conveyor.stores.base import (
 
 _SQL = __name__
 _SYNCHRONOUS = {"off", "normal", "full", "extra"}
+#: Levels at which each commit syncs the WAL; a worker's soft transactions
+#: relax them to ``normal`` (see `SqliteStore._write`).
+_SYNCED_COMMITS = {"full", "extra"}
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -94,8 +97,11 @@ def path_from_url(url: str) -> str:
 
 
 class SqliteStore:
-    """Jobs in one SQLite file. ``?synchronous=normal`` trades the last commits
-    on power loss (never on a process crash) for fewer fsyncs."""
+    """Jobs in one SQLite file. At the default ``synchronous=full`` what the app
+    writes survives power loss once written; a worker's claims and outcomes
+    commit at normal (a power loss may undo the last of them: those jobs run
+    again). ``?synchronous=normal`` makes every commit so; no level loses a
+    commit on a process crash."""
 
     capabilities = Capabilities(shared=True, transactional_enqueue=True)
 
@@ -142,34 +148,56 @@ class SqliteStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front,
-        so a claim never upgrades from a read and deadlocks with another.
+    def _write(self, *, soft: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction, for this thread's connection.
 
         The threads of one process (a worker's claimer, acker, upkeep) take
         turns on `_writer` first: a lock passes to the next thread the moment
         it is free, where SQLite's busy handler sleeps a millisecond or more
-        between tries. That sleeping cost a third of a worker's drain rate."""
+        between tries. That sleeping cost a third of a worker's drain rate.
+        A `soft` transaction (a worker's claims and outcomes) commits at
+        ``synchronous=normal`` (see "SQLite durability" in
+        docs/architecture.md)."""
         conn = self._conn()
-        with self._writer:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
-                    raise StoreError(f"cannot commit to SQLite {self.path!r}: {exc}") from exc
+        with self._writer, self._commit_level(conn, soft), self._transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _commit_level(self, conn: sqlite3.Connection, soft: bool) -> Iterator[None]:
+        """For a soft transaction, ``synchronous=normal`` where the store's
+        level syncs every commit: the next synced commit (an enqueue) syncs
+        the soft ones before it with it."""
+        if not (soft and self._synchronous in _SYNCED_COMMITS):
+            yield
+            return
+        conn.execute("PRAGMA synchronous = normal")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` takes the write lock up front, so a claim never
+        upgrades from a read and deadlocks with another; SQLite errors become
+        `StoreError`s."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+        try:
+            yield
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to SQLite {self.path!r}: {exc}") from exc
 
     def _read(self, name: str, **params: Any) -> builtins.list[dict[str, Any]]:
         try:
@@ -268,7 +296,7 @@ class SqliteStore:
     ) -> builtins.list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        with self._write() as conn:
+        with self._write(soft=True) as conn:
             now = time.time()
             paused = {row["queue"] for row in conn.execute(query(_SQL, "paused"))}
             conn.execute(query(_SQL, "stage_due"), {"now": now})
@@ -339,7 +367,7 @@ class SqliteStore:
     def finish(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
             return 0
-        with self._write() as conn:
+        with self._write(soft=True) as conn:
             return _apply(conn, outcomes, time.time())
 
     def maintain(self) -> None:
