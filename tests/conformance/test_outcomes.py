@@ -375,3 +375,20 @@ def test_worker_keeps_running_after_exceptions_of_every_kind(app: Conveyor) -> N
         "custom": qualified(Flaky),
     }
     assert stats.dead == 3 and stats.succeeded == 1
+
+
+def test_retries_due_at_once_run_each_attempt_to_its_end(app: Conveyor) -> None:
+    """A retry with no backoff is claimed again, often by the same idle
+    worker, before that worker has let go of the failed attempt: the new
+    attempt must keep its own bookkeeping and store its outcome."""
+
+    @app.task(max_attempts=25, backoff=0)
+    def flaky() -> None:
+        raise OSError("busy")
+
+    job = flaky.enqueue()
+    stats = app.run_worker(burst=True, shutdown_timeout=5)
+
+    record = job.record()
+    assert (record.state, record.reason, record.attempt) == (JobState.DEAD, "max_attempts", 25)
+    assert (stats.retried, stats.dead) == (24, 1)

@@ -301,7 +301,7 @@ class Worker:
         for record in records:
             prepared = self._executor.prepare(record)
             if isinstance(prepared, Outcome):
-                self._complete(record.id, prepared)
+                self._complete(record, prepared)
                 continue
             with self._cond:
                 self._attempts[record.id] = _Attempt(prepared.context())
@@ -323,7 +323,7 @@ class Worker:
                 if attempt.context.cancelled:  # cancelled before it was spawned
                     task.cancel()
 
-    def _complete(self, job_id: str, outcome: Outcome | None) -> None:
+    def _complete(self, record: JobRecord, outcome: Outcome | None) -> None:
         """An attempt ended: its outcome goes to the acker. None means there
         is nothing to store (the store put the job back, or it was cancelled)
         and the job is let go now."""
@@ -335,47 +335,64 @@ class Worker:
             return
         with self._cond:
             self._running -= 1
-            self._held.pop(job_id, None)
-            attempt = self._attempts.pop(job_id, None)
+            _, attempt = self._let_go(record.id, record.attempt)
             self._cond.notify_all()
         if attempt is not None and attempt.concurrency is not None:
             self._release(attempt.concurrency)
+
+    def _let_go(self, job_id: str, attempt: int) -> tuple[JobRecord | None, _Attempt | None]:
+        """Stop holding `attempt` of a job (with `_cond` held); its record and
+        attempt state, or None for what is no longer that attempt's.
+
+        A retry due at once can be claimed again, by this worker, before the
+        acker lets go of the attempt before it: the new attempt's entries,
+        under the same job id, must stay (dropping them once lost the attempt
+        its executor and left the job running until its lease expired)."""
+        record = self._held.get(job_id)
+        if record is not None and record.attempt == attempt:
+            del self._held[job_id]
+        else:
+            record = None
+        state = self._attempts.get(job_id)
+        if state is not None and state.context.attempt == attempt:
+            del self._attempts[job_id]
+        else:
+            state = None
+        return record, state
 
     # -- executing -------------------------------------------------------
 
     def _sync_thread(self) -> None:
         while (job := self._sync_jobs.get()) is not None:
-            job_id = job.record.id
             admitted, instead = self._admit(job)
             if not admitted:
-                self._complete(job_id, instead)
+                self._complete(job.record, instead)
                 continue
-            context = self._attempts[job_id].context
+            context = self._attempts[job.record.id].context
             if self.pool == "processes" or job.task.default_options.process:
                 outcome = self._executor.run_in_child(job, context, self._children)
             else:
                 outcome = self._executor.run_sync(job, context)
             if outcome is None:
                 self.stats.stopped += 1
-            self._complete(job_id, outcome)
+            self._complete(job.record, outcome)
 
     async def _run_async(self, job: Prepared) -> None:
-        job_id = job.record.id
         try:
             if job.task.limits is not None:
                 admitted, instead = await asyncio.to_thread(self._admit, job)
                 if not admitted:
-                    self._complete(job_id, instead)
+                    self._complete(job.record, instead)
                     return
             outcome: Outcome | None = await self._executor.run_async(
-                job, self._attempts[job_id].context
+                job, self._attempts[job.record.id].context
             )
         except asyncio.CancelledError:
             if self._closed:
                 raise  # shutdown: the job was handed back already
             self.stats.stopped += 1
             outcome = None
-        self._complete(job_id, outcome)
+        self._complete(job.record, outcome)
 
     def _admit(self, job: Prepared) -> tuple[bool, Outcome | None]:
         """Whether the job may start now (after waiting for its rate slot),
@@ -480,9 +497,10 @@ class Worker:
 
     def _stored(self, batch: list[Outcome]) -> None:
         with self._cond:
-            records = [self._held.pop(outcome.job_id, None) for outcome in batch]
-            attempts = [self._attempts.pop(outcome.job_id, None) for outcome in batch]
+            let_go = [self._let_go(outcome.job_id, outcome.attempt) for outcome in batch]
             self._cond.notify_all()
+        records = [record for record, _ in let_go]
+        attempts = [attempt for _, attempt in let_go]
         for limit in {a.concurrency for a in attempts if a is not None and a.concurrency}:
             self._release(limit)
         for outcome, record in zip(batch, records, strict=True):
