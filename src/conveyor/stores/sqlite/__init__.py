@@ -98,10 +98,10 @@ def path_from_url(url: str) -> str:
 
 class SqliteStore:
     """Jobs in one SQLite file. At the default ``synchronous=full`` what the app
-    writes survives power loss once written; a worker's claims and outcomes
-    commit at normal (a power loss may undo the last of them: those jobs run
-    again). ``?synchronous=normal`` makes every commit so; no level loses a
-    commit on a process crash."""
+    writes survives power loss once written; a worker's claims, outcomes and
+    admissions commit at normal (a power loss may undo the last of them:
+    those jobs run again). ``?synchronous=normal`` makes every commit so; no
+    level loses a commit on a process crash."""
 
     capabilities = Capabilities(shared=True, transactional_enqueue=True)
 
@@ -155,8 +155,8 @@ class SqliteStore:
         turns on `_writer` first: a lock passes to the next thread the moment
         it is free, where SQLite's busy handler sleeps a millisecond or more
         between tries. That sleeping cost a third of a worker's drain rate.
-        A `soft` transaction (a worker's claims and outcomes) commits at
-        ``synchronous=normal`` (see "SQLite durability" in
+        A `soft` transaction (a worker's claims, outcomes and admissions)
+        commits at ``synchronous=normal`` (see "SQLite durability" in
         docs/architecture.md)."""
         conn = self._conn()
         with self._writer, self._commit_level(conn, soft), self._transaction(conn):
@@ -354,14 +354,16 @@ class SqliteStore:
         rate: RateLimit | None = None,
         concurrency: ConcurrencyLimit | None = None,
     ) -> float | None:
-        with self._write() as conn:
+        """A soft commit, as PostgreSQL's: a power loss may undo an admission
+        (a slot given twice, a put-back job left to its lease)."""
+        with self._write(soft=True) as conn:
             decided = time.time()
             wait = admit_with(_runner(conn), decided, lease, rate, concurrency)
-        # The wait counts from this return: the commit's time (an fsync) is spent.
+        # The wait counts from this return: the commit's time is spent.
         return None if wait is None else max(0.0, decided + wait - time.time())
 
     def release(self, limit: ConcurrencyLimit) -> int:
-        with self._write() as conn:
+        with self._write(soft=True) as conn:
             return release_with(_runner(conn), time.time(), limit)
 
     def finish(self, outcomes: Sequence[Outcome]) -> int:
