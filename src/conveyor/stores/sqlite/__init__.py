@@ -177,19 +177,19 @@ class SqliteStore:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
 
     @contextmanager
-    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+    def _transaction(self, conn: sqlite3.Connection, doing: str = "write to") -> Iterator[None]:
         """``BEGIN IMMEDIATE`` takes the write lock up front, so a claim never
         upgrades from a read and deadlocks with another; SQLite errors become
-        `StoreError`s."""
+        `StoreError`s saying what could not be done."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+            raise StoreError(f"cannot {doing} SQLite database {self.path!r}: {exc}") from exc
         try:
             yield
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
-            raise StoreError(f"cannot write to SQLite database {self.path!r}: {exc}") from exc
+            raise StoreError(f"cannot {doing} SQLite database {self.path!r}: {exc}") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -214,19 +214,11 @@ class SqliteStore:
         for version, script in migrations(_SQL):
             if version <= current:
                 continue
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if conn.execute("PRAGMA user_version").fetchone()["user_version"] < version:
-                        for statement in _statements(script):
-                            conn.execute(statement)
-                        conn.execute(f"PRAGMA user_version = {version}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot set up SQLite database {self.path!r}: {exc}") from exc
+            with self._writer, self._transaction(conn, doing="set up"):
+                if conn.execute("PRAGMA user_version").fetchone()["user_version"] < version:
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {version}")
 
     def close(self) -> None:
         with self._lock:
