@@ -467,3 +467,47 @@ def test_a_claim_updates_its_rows_through_the_primary_key_on_stale_statistics(
     update_scan = "\n".join(plan[first:])
     assert "conveyor_jobs_pkey" in update_scan, "\n".join(plan)
     assert "conveyor_jobs_ready" not in update_scan, "\n".join(plan)
+
+
+def _wal_syncs_settled(url: str) -> int:
+    """The server's count of WAL flushes to disk, once the sessions of a
+    closed store have exited (a session reports its counts when it ends)."""
+    last = -1
+    for _ in range(50):
+        time.sleep(0.1)
+        (count,) = execute(url, "SELECT wal_sync FROM pg_stat_wal")[0]
+        if count == last:
+            return int(count)
+        last = count
+    return int(last)
+
+
+def test_claims_commit_without_waiting_for_the_disk_outcomes_wait(fresh_db: str) -> None:
+    """A claim that a server crash undoes puts its jobs back to run again,
+    as any crash would, so claims commit without waiting for the WAL flush;
+    enqueues and outcomes wait for it. Counted in the server's WAL syncs:
+    forty claims add a few at most (the WAL writer's), forty outcomes forty."""
+    settings = dict(execute(fresh_db, "SELECT name, setting FROM pg_settings "
+                                      "WHERE name IN ('fsync', 'synchronous_commit')"))  # fmt: skip
+    if settings["fsync"] == "off" or settings["synchronous_commit"] == "off":
+        pytest.skip("this server does not flush the WAL at every commit")
+    n = 40
+    store = PostgresStore(fresh_db)
+    store.enqueue([new_job() for _ in range(n)])
+    store.close()
+    before = _wal_syncs_settled(fresh_db)
+
+    store = PostgresStore(fresh_db)
+    claimed = [record for _ in range(n) for record in store.claim(["default"], "w", 1, 60.0)]
+    store.close()
+    after_claims = _wal_syncs_settled(fresh_db)
+
+    store = PostgresStore(fresh_db)
+    for record in claimed:
+        store.finish([Outcome(record.id, record.attempt, JobState.SUCCEEDED)])
+    store.close()
+    after_outcomes = _wal_syncs_settled(fresh_db)
+
+    assert len(claimed) == n
+    assert after_claims - before < n // 2
+    assert after_outcomes - after_claims >= n

@@ -11,6 +11,12 @@ own subprocess (with the interpreter of its environment), with a time limit,
 so one broken peer cannot hang or break the run: it is tried once more
 (``--retries``), then its row says why it failed; retried failures are kept
 in the JSON.
+
+The ``--runs`` are interleaved: each round measures every row once, in turn
+(every other round in reverse order), and each figure is the median of a
+row's rounds. This machine's speed drifts by up to a third within minutes;
+measured back to back, one library's runs could all land in a slow spell and
+another's in a fast one. The latency probes run in the last round.
 What is measured, and how, is in bench/peers/common.py; each peer's exact
 configuration is in the docstring of its module (and in the JSON).
 
@@ -35,6 +41,7 @@ import os
 import platform
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -83,6 +90,11 @@ class Entry:
     @property
     def is_conveyor(self) -> bool:
         return self.module == "conveyor_bench"
+
+    @property
+    def runs_once(self) -> bool:
+        """Whether the row sets its own ``--runs`` (measured in the last round only)."""
+        return "--runs" in self.options
 
 
 ENTRIES = [
@@ -276,6 +288,59 @@ def run_entry(entry: Entry, common: list[str], limit: float) -> Outcome:
     return outcome
 
 
+#: Result keys with one figure per run: a row's figure is their median.
+PER_RUN = ("enqueue_single", "enqueue_bulk", "drain", "drain_after_first", "startup")
+
+
+def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One row's result from its rounds: every run's figures and their
+    medians; the latency figures come from the last round, which probed."""
+    result = dict(parts[-1])
+    runs = {key: [value for part in parts for value in part["runs"][key]] for key in PER_RUN}
+    result["runs"] = runs
+    for key in PER_RUN:
+        result[key] = statistics.median(runs[key]) if runs[key] else None
+    result["notes"] = list(dict.fromkeys(note for part in parts for note in part["notes"]))
+    result["parameters"] = {**result["parameters"], "runs": len(runs["drain"])}
+    return result
+
+
+def measure_rounds(entries: Sequence[Entry], args: argparse.Namespace) -> list[Outcome]:
+    """Every row, round by round (see the module's docstring); a row that
+    fails, retries included, is not measured again."""
+    common = ["--jobs", str(args.jobs), "--single", str(args.single), "--chunk", str(args.chunk)]
+    parts: dict[str, list[dict[str, Any]]] = {entry.key: [] for entry in entries}
+    outcomes = {entry.key: Outcome(entry) for entry in entries}
+    for round_ in range(args.runs):
+        last = round_ == args.runs - 1
+        order = entries if round_ % 2 == 0 else list(reversed(entries))
+        for index, entry in enumerate(order):
+            outcome = outcomes[entry.key]
+            if outcome.error is not None or (entry.runs_once and not last):
+                continue
+            samples = args.samples if last else 0
+            options = [*common, "--runs", "1", "--samples", str(samples)]
+            for attempt in range(args.retries + 1):
+                again = f", attempt {attempt + 1}" if attempt else ""
+                print(f"[round {round_ + 1}/{args.runs}, {index + 1}/{len(order)}] "
+                      f"{entry.key}{again}", file=sys.stderr, flush=True)  # fmt: skip
+                measured = run_entry(entry, options, args.limit)
+                outcome.seconds += measured.seconds
+                if measured.error is None:
+                    assert measured.result is not None
+                    parts[entry.key].append(measured.result)
+                    break
+                print(f"  FAILED: {measured.error}", file=sys.stderr, flush=True)
+                outcome.failed_attempts.append(measured.error)
+            else:
+                outcome.error = outcome.failed_attempts.pop()
+    for entry in entries:
+        outcome = outcomes[entry.key]
+        if outcome.error is None and parts[entry.key]:
+            outcome.result = combine(parts[entry.key])
+    return list(outcomes.values())
+
+
 # -- the report ------------------------------------------------------------------
 
 
@@ -384,9 +449,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs per bulk enqueue and drain")
     parser.add_argument("--single", type=int, default=10_000, help="single enqueue calls timed")
     parser.add_argument("--chunk", type=int, default=1_000, help="jobs per bulk enqueue call")
-    parser.add_argument("--runs", type=int, default=3, help="runs of enqueue and drain (median)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="rounds of enqueue and drain, interleaved (median)"
+    )
     parser.add_argument("--samples", type=int, default=200, help="pickup latency probes")
-    parser.add_argument("--limit", type=float, default=1800.0, help="seconds allowed per peer")
+    parser.add_argument(
+        "--limit", type=float, default=1800.0, help="seconds allowed per peer and round"
+    )
     parser.add_argument(
         "--retries", type=int, default=1, help="attempts more for a peer that fails (default 1)"
     )
@@ -456,25 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender is not None:
         return rerender(args.rerender)
     entries = select(args)
-    common = [
-        "--jobs", str(args.jobs), "--single", str(args.single), "--chunk", str(args.chunk),
-        "--runs", str(args.runs), "--samples", str(args.samples),
-    ]  # fmt: skip
     versions = service_versions()
     date = dt.datetime.now(dt.UTC)
-    outcomes: list[Outcome] = []
-    for index, entry in enumerate(entries):
-        failures: list[str] = []
-        for attempt in range(args.retries + 1):
-            again = f", attempt {attempt + 1}" if attempt else ""
-            print(f"[{index + 1}/{len(entries)}] {entry.key}{again}", file=sys.stderr, flush=True)
-            outcome = run_entry(entry, common, args.limit)
-            if outcome.error is None:
-                break
-            print(f"  FAILED: {outcome.error}", file=sys.stderr, flush=True)
-            failures.append(outcome.error)
-        outcome.failed_attempts = failures[: len(failures) - (outcome.error is not None)]
-        outcomes.append(outcome)
+    outcomes = measure_rounds(entries, args)
 
     machine = {
         "platform": platform.platform(),
@@ -486,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{date:%Y-%m-%d %H:%M} UTC, {machine['platform']}, {machine['cpus']} CPUs, "
         f"{machine['python']}, source {source_revision()}",
         f"jobs {args.jobs:,} (bulk and drain), single enqueue calls {args.single:,}, "
-        f"bulk chunks of {args.chunk:,}, median of {args.runs} runs; "
+        f"bulk chunks of {args.chunk:,}, median of {args.runs} interleaved runs; "
         f"{args.samples} latency probes",
         "",
     ]

@@ -6,8 +6,11 @@
   fsynced on every write, killed with SIGKILL and started again on the same
   directory and port.
 - PostgreSQL: the machine's own cluster, stopped and started with
-  ``pg_ctlcluster`` (fast shutdown: connections are cut, committed work is
-  kept), or restarted in one step when it is not to stay down. The test uses
+  ``pg_ctlcluster``, or restarted in one step when it is not to stay down.
+  The stop is immediate by default, a crash as Redis's SIGKILL is: no
+  checkpoint, and commits made without waiting for the WAL flush (a
+  worker's claims) may be undone; ``$CONVEYOR_CHAOS_PG_STOP=fast`` stops it
+  cleanly instead (connections cut, every commit kept). The test uses
   a database of its own on that server, so other tests emptying theirs cannot
   touch its jobs; the cluster is started again at the end whatever happened.
 """
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +34,8 @@ from tests.helpers import wait_for
 
 POSTGRES_CONFIG = Path("/etc/postgresql")
 POSTGRES_CLUSTER = "main"
+#: ``pg_ctlcluster -m`` for the restart: ``immediate`` (a crash) or ``fast``.
+POSTGRES_STOP = os.environ.get("CONVEYOR_CHAOS_PG_STOP", "immediate")
 
 
 class Server:
@@ -140,8 +146,8 @@ class PostgresServer(Server):
 
     def describe(self, down_for: float) -> str:
         if down_for > 0:
-            return f"pg_ctlcluster stop -m fast, start {down_for:g} s later"
-        return "pg_ctlcluster restart -m fast"
+            return f"pg_ctlcluster stop -m {POSTGRES_STOP}, start {down_for:g} s later"
+        return f"pg_ctlcluster restart -m {POSTGRES_STOP}"
 
     def __init__(self, version: str, probe_url: str) -> None:
         self.version = version
@@ -176,11 +182,11 @@ class PostgresServer(Server):
 
     def restart(self, down_for: float = 0.0) -> None:
         if down_for > 0:
-            self._expect(self._ctl("-m", "fast", self.version, POSTGRES_CLUSTER, "stop"))
+            self._expect(self._ctl("-m", POSTGRES_STOP, self.version, POSTGRES_CLUSTER, "stop"))
             time.sleep(down_for)  # the outage itself
             self._expect(self._ctl(self.version, POSTGRES_CLUSTER, "start"))
         else:
-            self._expect(self._ctl("-m", "fast", self.version, POSTGRES_CLUSTER, "restart"))
+            self._expect(self._ctl("-m", POSTGRES_STOP, self.version, POSTGRES_CLUSTER, "restart"))
         wait_for(self.accepts_connections, timeout=60, message="PostgreSQL to accept connections")
 
     def close(self) -> None:

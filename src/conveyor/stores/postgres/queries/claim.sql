@@ -12,6 +12,11 @@
 -- predicate and find the ten rows by reading that whole index for `seq`
 -- (7 ms instead of 0.3 on a 20,000-job backlog): a plan made while the
 -- table's statistics were stale did, until the next vacuum.
+-- The claim commits without waiting for the WAL flush (soft_commit): a
+-- server crash that undoes it only puts its jobs back to run again, as the
+-- crash would anyway, and the outcome's commit, which waits, flushes it.
+-- A worker waits on its claims, not on its outcomes: a drain runs a quarter
+-- faster (docs/architecture.md, "Soft claims").
 -- The columns come back in `JobRecord` order, times as epoch seconds and the
 -- errors as JSON text, then `seq`: built into records without a dict or a
 -- Python loader per value (a claim is the hottest statement).
@@ -21,6 +26,7 @@ SET state = 'running',
     started_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s),
     worker = %(worker)s
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS soft_commit
 WHERE seq = ANY(ARRAY(
     SELECT head.seq
     FROM unnest(%(queues)b::text[]) AS q(name)

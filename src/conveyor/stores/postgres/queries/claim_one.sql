@@ -1,13 +1,15 @@
 -- claim.sql for a worker of one queue (the common case): its head is read
 -- off conveyor_jobs_ready in claim order and locked, rows another claimer
 -- holds skipped, with no per-queue merge to plan or sort. Locks, returned
--- columns, paused queues and the update's plan as in claim.sql.
+-- columns, paused queues, the soft commit and the update's plan as in
+-- claim.sql.
 UPDATE conveyor_jobs
 SET state = 'running',
     attempt = attempt + 1,
     started_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s),
     worker = %(worker)s
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS soft_commit
 WHERE seq = ANY(ARRAY(
     SELECT seq FROM conveyor_jobs
     WHERE state = 'queued' AND queue = %(queue)s
