@@ -482,7 +482,10 @@ def _wal_syncs_settled(url: str) -> int:
     return int(last)
 
 
-def test_claims_commit_without_waiting_for_the_disk_outcomes_wait(fresh_db: str) -> None:
+@pytest.mark.parametrize("queues", [["default"], ["default", "other"]], ids=["claim_one", "claim"])
+def test_claims_commit_without_waiting_for_the_disk_outcomes_wait(
+    fresh_db: str, queues: list[str]
+) -> None:
     """A claim that a server crash undoes puts its jobs back to run again,
     as any crash would, so claims commit without waiting for the WAL flush;
     enqueues and outcomes wait for it. Counted in the server's WAL syncs:
@@ -498,7 +501,7 @@ def test_claims_commit_without_waiting_for_the_disk_outcomes_wait(fresh_db: str)
     before = _wal_syncs_settled(fresh_db)
 
     store = PostgresStore(fresh_db)
-    claimed = [record for _ in range(n) for record in store.claim(["default"], "w", 1, 60.0)]
+    claimed = [record for _ in range(n) for record in store.claim(queues, "w", 1, 60.0)]
     store.close()
     after_claims = _wal_syncs_settled(fresh_db)
 

@@ -17,6 +17,7 @@ The ``--runs`` are interleaved: each round measures every row once, in turn
 row's rounds. This machine's speed drifts by up to a third within minutes;
 measured back to back, one library's runs could all land in a slow spell and
 another's in a fast one. The latency probes run in the last round.
+
 What is measured, and how, is in bench/peers/common.py; each peer's exact
 configuration is in the docstring of its module (and in the JSON).
 
