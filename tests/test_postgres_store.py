@@ -472,15 +472,15 @@ def test_a_claim_updates_its_rows_through_the_primary_key_on_stale_statistics(
 
 def _wal_syncs_settled(url: str) -> int:
     """The server's count of WAL flushes to disk, once the sessions of a
-    closed store have exited (a session reports its counts when it ends)."""
-    last = -1
-    for _ in range(50):
+    closed store have exited (a session reports its counts when it ends):
+    the count unchanged over three reads 0.1 s apart."""
+    counts: list[int] = []
+    for _ in range(100):
         time.sleep(0.1)
-        (count,) = execute(url, "SELECT wal_sync FROM pg_stat_wal")[0]
-        if count == last:
-            return int(count)
-        last = count
-    return int(last)
+        counts.append(int(execute(url, "SELECT wal_sync FROM pg_stat_wal")[0][0]))
+        if len(counts) >= 3 and counts[-1] == counts[-2] == counts[-3]:
+            break
+    return counts[-1]
 
 
 @pytest.mark.parametrize("queues", [["default"], ["default", "other"]], ids=["claim_one", "claim"])
