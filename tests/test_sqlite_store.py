@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -89,24 +90,33 @@ def test_claims_and_outcomes_commit_soft_and_enqueues_at_the_stores_level(
 ) -> None:
     """What the app writes keeps the store's level (full by default: an
     enqueue survives power loss); a worker's claims and outcomes commit at
-    normal, and the level is back before the next statement."""
+    normal. The level changes only between a soft write and another, so a
+    thread writing only soft transactions sets it once."""
     store = SqliteStore(f"sqlite:///{tmp_path / 'jobs.db'}?synchronous={level}")
     statements: list[str] = []
     conn = store._conn()  # this thread's connection, which the calls below use
     conn.set_trace_callback(statements.append)
+    marks = [0]
     try:
         job = store.enqueue([new_job()])[0]
-        enqueued = len(statements)
+        marks.append(len(statements))
         [claimed] = store.claim(["default"], "w", 1, 30.0)
+        marks.append(len(statements))
         store.finish([Outcome(job.id, claimed.attempt, JobState.SUCCEEDED, result="null")])
+        marks.append(len(statements))
+        store.enqueue([new_job()])
+        marks.append(len(statements))
         conn.set_trace_callback(None)
         synchronous = conn.execute("PRAGMA synchronous").fetchone()
     finally:
         store.close()
-    pragmas = [s for s in statements if s.startswith("PRAGMA synchronous")]
-    assert not any(s.startswith("PRAGMA") for s in statements[:enqueued])
+    calls = [statements[a:b] for a, b in pairwise(marks)]
+    pragmas = [[s for s in call if s.startswith("PRAGMA synchronous")] for call in calls]
     if level == "full":
-        assert pragmas == ["PRAGMA synchronous = normal", "PRAGMA synchronous = full"] * 2
+        assert pragmas == [[], ["PRAGMA synchronous = normal"], [], ["PRAGMA synchronous = full"]]
+        # Each level is set before its transaction begins.
+        for call, [pragma] in ((calls[1], pragmas[1]), (calls[3], pragmas[3])):
+            assert call.index(pragma) < call.index("BEGIN IMMEDIATE"), call
     else:
-        assert pragmas == []
+        assert pragmas == [[], [], [], []]
     assert synchronous == {"synchronous": {"full": 2, "normal": 1}[level]}

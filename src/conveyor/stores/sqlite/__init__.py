@@ -145,6 +145,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._local.level = self._synchronous
         return conn
 
     @contextmanager
@@ -159,22 +160,21 @@ class SqliteStore:
         commits at ``synchronous=normal`` (see "SQLite durability" in
         docs/architecture.md)."""
         conn = self._conn()
-        with self._writer, self._commit_level(conn, soft), self._transaction(conn):
-            yield conn
+        with self._writer:
+            self._commit_level(conn, soft)
+            with self._transaction(conn):
+                yield conn
 
-    @contextmanager
-    def _commit_level(self, conn: sqlite3.Connection, soft: bool) -> Iterator[None]:
-        """For a soft transaction, ``synchronous=normal`` where the store's
-        level syncs every commit: the next synced commit (an enqueue) syncs
-        the soft ones before it with it."""
-        if not (soft and self._synchronous in _SYNCED_COMMITS):
-            yield
-            return
-        conn.execute("PRAGMA synchronous = normal")
-        try:
-            yield
-        finally:
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+    def _commit_level(self, conn: sqlite3.Connection, soft: bool) -> None:
+        """The level this thread's next commit syncs at: ``normal`` for a soft
+        transaction where the store's level syncs every commit (the next
+        synced commit, an enqueue, syncs the soft ones before it with it),
+        else the store's. Set only when it changes: a worker's claimer and
+        acker threads, whose writes are all soft, set it once."""
+        level = "normal" if soft and self._synchronous in _SYNCED_COMMITS else self._synchronous
+        if self._local.level != level:
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._local.level = level
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection, doing: str = "write to") -> Iterator[None]:
