@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from conveyor import Conveyor, EncodeError, JobState
+from conveyor._ids import new_id
 from conveyor.errors import ConveyorError
-from tests.helpers import Calls, descending_ids, get, new_job
+from conveyor.job import NewJob
+from tests.helpers import EMPTY_PAYLOAD, Calls, descending_ids, get, new_job
 
 
 def test_sync_task_round_trip(app: Conveyor) -> None:
@@ -226,6 +229,35 @@ def test_unique_key_twice_in_one_batch_stores_one_job(app: Conveyor) -> None:
     assert records[0].id == records[1].id
     assert records[2].id != records[0].id
     assert len(app.store.list()) == 2
+
+
+def test_one_batch_of_jobs_with_different_options_keeps_each_ones_own(app: Conveyor) -> None:
+    """Options alternate within the batch, and the first ones come back after
+    others, so a store that sends each set of shared options once must start
+    again each time they change."""
+    plain = new_job(queue="mail")
+    other = NewJob(
+        id=new_id(), task="tests.other", queue="reports", payload=EMPTY_PAYLOAD, priority=5,
+        max_attempts=7, timeout=2.5, key="report:1", delay=3600.0,
+    )  # fmt: skip
+    at = time.time() + 7200
+    jobs = [plain, other, new_job(queue="mail"), new_job(queue="mail", key="mail:1")]
+    jobs.append(jobs[-1]._replace(id=new_id(), key="mail:2", delay=0.0, at=at))
+
+    records = app.store.enqueue(jobs)
+
+    assert [r.id for r in records] == [job.id for job in jobs]
+    for job, record in zip(jobs, records, strict=True):
+        stored = get(app.store, job.id)
+        assert stored == record
+        assert (stored.task, stored.queue, stored.priority, stored.max_attempts) == (
+            job.task, job.queue, job.priority, job.max_attempts,
+        )  # fmt: skip
+        assert (stored.timeout, stored.key, stored.payload) == (job.timeout, job.key, job.payload)
+    queued, scheduled = JobState.QUEUED, JobState.SCHEDULED
+    assert [r.state for r in records] == [queued, scheduled, queued, queued, scheduled]
+    assert records[1].run_at - records[1].created_at == pytest.approx(3600.0, abs=1.0)
+    assert records[4].run_at == pytest.approx(at, abs=0.01)
 
 
 def test_one_slot_runs_by_priority_then_enqueue_order(app: Conveyor) -> None:

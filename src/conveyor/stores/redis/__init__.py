@@ -72,6 +72,7 @@ import builtins
 import hashlib
 import json
 import logging
+import operator
 import os
 import re
 import time
@@ -201,6 +202,12 @@ def _finish_args(outcomes: Sequence[Outcome]) -> builtins.list[Any]:
             error_json(outcome.error) or "", "1" if outcome.refund else "",
         )  # fmt: skip
     return args
+
+
+#: What the jobs of one run of an enqueue share (see enqueue.lua).
+_shared_options = operator.attrgetter(
+    "task", "queue", "priority", "max_attempts", "timeout", "delay", "at"
+)
 
 
 def _optional(value: str | None) -> str:
@@ -396,12 +403,19 @@ class RedisStore:
         if not jobs:
             return []
         args: builtins.list[Any] = []
+        options, count_at = None, 0
         for job in jobs:
-            args += (
-                job.id, job.task, job.queue, job.payload, job.priority, job.max_attempts,
-                "" if job.timeout is None else job.timeout, _optional(job.key), job.delay,
-                "" if job.at is None else job.at,
-            )  # fmt: skip
+            shared = _shared_options(job)
+            if shared != options:  # a new run (see enqueue.lua)
+                options = shared
+                args += (
+                    job.task, job.queue, job.priority, job.max_attempts,
+                    "" if job.timeout is None else job.timeout, job.delay,
+                    "" if job.at is None else job.at, 0,
+                )  # fmt: skip
+                count_at = len(args) - 1
+            args[count_at] += 1
+            args += (job.id, job.payload, _optional(job.key))
         return _enqueued(jobs, self._run("enqueue", ("seq", "queues", "keys", "scheduled"), args))
 
     def claim(

@@ -1,8 +1,11 @@
 -- Insert jobs, all or none. A job whose unique key an active job holds is
 -- not inserted: that job comes back in its place.
 -- KEYS: seq, queues, keys, scheduled
--- ARGV: 10 per job: id, task, queue, payload, priority, max_attempts,
---       timeout ('' for none), key (optional), delay, at ('' for none)
+-- ARGV: runs of jobs that share their options (a batch from one task call
+--   is one run), each: task, queue, priority, max_attempts, timeout ('' for
+--   none), delay, at ('' for none), the run's job count, then per job: id,
+--   payload, key (optional). Three arguments a job instead of ten cost about
+--   2 µs less a job to send and read.
 -- Returns {created_at, one entry per job}, an entry being
 --   ''                 a job inserted now, queued at created_at (the usual case),
 --   'q' or 's' .. run_at a job inserted now, queued or scheduled at run_at,
@@ -10,8 +13,19 @@
 --   a record           the stored job returned in its place.
 -- Short entries because the caller rebuilds the records it sent.
 
-local FIELDS = 10
-local n = #ARGV / FIELDS
+local OPTIONS, PER_JOB = 8, 3
+-- Per job: its id, payload, key (false: none) and where its run's options start.
+local ids, payloads, keys, runs = {}, {}, {}, {}
+local n, i = 0, 1
+while i <= #ARGV do
+  local b = i + OPTIONS
+  for _ = 1, tonumber(ARGV[b - 1]) do
+    n = n + 1
+    ids[n], payloads[n], keys[n], runs[n] = ARGV[b], ARGV[b + 1], optional(ARGV[b + 2]), i
+    b = b + PER_JOB
+  end
+  i = b
+end
 local now = clock()
 local nowf = fmt(now)
 
@@ -19,7 +33,7 @@ local nowf = fmt(now)
 -- keeps its earlier writes. A plan is the index of the job inserted for this
 -- one, or the id of a stored job to return instead.
 local plan, by_id, by_key, job_keys = {}, {}, {}, {}
-for j = 1, n do job_keys[j] = job_key(ARGV[(j - 1) * FIELDS + 1]) end
+for j = 1, n do job_keys[j] = job_key(ids[j]) end
 -- Whether any id is stored already (a batch sent again): one EXISTS over the
 -- batch spares one per job in the usual case, where none is.
 local resent = false
@@ -31,8 +45,7 @@ for i = 1, n, CHUNK do
 end
 local inserting = 0
 for j = 1, n do
-  local b = (j - 1) * FIELDS
-  local id, key = ARGV[b + 1], optional(ARGV[b + 8])
+  local id, key = ids[j], keys[j]
   local same = by_id[id] or (key and by_key[key])
   if same then
     plan[j] = same
@@ -62,19 +75,18 @@ local out, queues = {nowf}, {}
 for j = 1, n do
   local p = plan[j]
   if p == j then
-    local b = (j - 1) * FIELDS
-    local id, queue, priority = ARGV[b + 1], ARGV[b + 3], ARGV[b + 5]
-    local timeout, key, at = ARGV[b + 7], optional(ARGV[b + 8]), ARGV[b + 10]
+    local r, id, key = runs[j], ids[j], keys[j]
+    local queue, priority, timeout, at = ARGV[r + 1], ARGV[r + 2], ARGV[r + 4], ARGV[r + 6]
     local run_at
-    if at ~= '' then run_at = tonumber(at) else run_at = now + tonumber(ARGV[b + 9]) end
+    if at ~= '' then run_at = tonumber(at) else run_at = now + tonumber(ARGV[r + 5]) end
     local state = 'queued'
     if run_at > now then state = 'scheduled' end
     seq = seq + 1
     local member, seqf, run_atf = rank(run_at, seq, id), int(seq), nowf
     if run_at ~= now then run_atf = fmt(run_at) end
     local fields = {
-      'id', id, 'task', ARGV[b + 2], 'queue', queue, 'payload', ARGV[b + 4],
-      'state', state, 'priority', priority, 'attempt', '0', 'max_attempts', ARGV[b + 6],
+      'id', id, 'task', ARGV[r], 'queue', queue, 'payload', payloads[j],
+      'state', state, 'priority', priority, 'attempt', '0', 'max_attempts', ARGV[r + 3],
       'run_at', run_atf, 'created_at', nowf, 'seq', seqf, 'rank', member,
     }
     if timeout ~= '' then
