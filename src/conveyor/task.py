@@ -163,12 +163,10 @@ class TaskCall(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Each call is a sequence of positional arguments or a mapping of keyword
         arguments. All are checked before any is stored; stored all or none."""
-        jobs = []
-        for call in calls:
-            if isinstance(call, Mapping):
-                jobs.append(self.new_job((), call))
-            else:
-                jobs.append(self.new_job(call, {}))
+        new_job = self._job_maker()
+        jobs = [
+            new_job((), call) if isinstance(call, Mapping) else new_job(call, {}) for call in calls
+        ]
         return self.task.app.submit(jobs, connection=self.connection)
 
     def new_job(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
@@ -177,21 +175,30 @@ class TaskCall(Generic[P, R]):
         Raises `TypeError` when the arguments do not fit the function, and
         `conveyor.errors.EncodeError` (a `TypeError`) when they are not JSON.
         """
+        return self._job_maker()(args, kwargs)
+
+    def _job_maker(self) -> Callable[[Sequence[Any], Mapping[str, Any]], NewJob]:
+        """`new_job` with the options settled once, for a batch of calls: a
+        third of the Python an enqueued job costs went to reading them again
+        for every job."""
         task, opts = self.task, self.opts
-        try:
-            task.check_arguments(args, kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{task.name}{task.signature}: {exc}") from None
-        key = opts.key(*args, **kwargs) if callable(opts.key) else opts.key
-        return NewJob(
-            id=new_id(),
-            task=task.name,
-            queue=opts.queue,
-            payload=task.app.codec.encode_payload(args, kwargs),
-            priority=opts.priority,
-            max_attempts=opts.max_attempts,
-            timeout=opts.timeout,
-            key=key,
-            delay=_seconds(opts.delay),
-            at=None if opts.at is None else opts.at.timestamp(),
-        )
+        name, check, encode = task.name, task.check_arguments, task.app.codec.encode_payload
+        queue, priority, max_attempts, timeout = (
+            opts.queue, opts.priority, opts.max_attempts, opts.timeout,
+        )  # fmt: skip
+        key_of = opts.key if callable(opts.key) else None
+        key = None if callable(opts.key) else opts.key
+        delay = _seconds(opts.delay)
+        at = None if opts.at is None else opts.at.timestamp()
+
+        def new_job(args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
+            try:
+                check(args, kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}{task.signature}: {exc}") from None
+            return NewJob(
+                new_id(), name, queue, encode(args, kwargs), priority, max_attempts, timeout,
+                key_of(*args, **kwargs) if key_of else key, delay, at,
+            )  # fmt: skip
+
+        return new_job
