@@ -71,7 +71,7 @@ end
 
 local seq = 0
 if inserting > 0 then seq = redis.call('INCRBY', SEQ, inserting) - inserting end
-local out, queues = {nowf}, {}
+local out, queues, qkeys = {nowf}, {}, {}
 for j = 1, n do
   local p = plan[j]
   if p == j then
@@ -84,27 +84,26 @@ for j = 1, n do
     seq = seq + 1
     local member, seqf, run_atf = rank(run_at, seq, id), int(seq), nowf
     if run_at ~= now then run_atf = fmt(run_at) end
-    local fields = {
+    redis.call('HSET', job_keys[j],
       'id', id, 'task', ARGV[r], 'queue', queue, 'payload', payloads[j],
       'state', state, 'priority', priority, 'attempt', '0', 'max_attempts', ARGV[r + 3],
-      'run_at', run_atf, 'created_at', nowf, 'seq', seqf, 'rank', member,
-    }
-    if timeout ~= '' then
-      fields[#fields + 1] = 'timeout'
-      fields[#fields + 1] = timeout
-    end
+      'run_at', run_atf, 'created_at', nowf, 'seq', seqf, 'rank', member)
+    if timeout ~= '' then redis.call('HSET', job_keys[j], 'timeout', timeout) end
     if key then
-      fields[#fields + 1] = 'key'
-      fields[#fields + 1] = key
+      redis.call('HSET', job_keys[j], 'key', key)
       redis.call('HSET', UNIQUE, key, id)
     end
-    redis.call('HSET', job_keys[j], unpack(fields))
-    zadd(queue_key(queue, 'jobs'), seqf, id)
+    local qk = qkeys[queue]
+    if not qk then
+      qk = {queue_key(queue, 'jobs'), queue_key(queue, 'scheduled'), queue_key(queue, 'ready')}
+      qkeys[queue] = qk
+    end
+    zadd(qk[1], seqf, id)
     if state == 'scheduled' then
-      zadd(queue_key(queue, 'scheduled'), run_atf, id)
+      zadd(qk[2], run_atf, id)
       zadd(SCHEDULED, run_atf, id)
     else
-      zadd(queue_key(queue, 'ready'), ready_score(priority), member)
+      zadd(qk[3], ready_score(priority), member)
     end
     queues[queue] = true
     -- Also for scheduled jobs: a blocked worker recomputes the next due time.
