@@ -9,7 +9,6 @@ Commands run in-process with click's `CliRunner` against
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import math
@@ -29,6 +28,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+import conveyor.cli.worker as worker_cli
 from conveyor import Conveyor, JobState
 from conveyor.cli import cli
 from conveyor.cli.worker import QueueSpec, parse_queues, parse_size
@@ -37,8 +37,6 @@ from conveyor.worker._worker import RECYCLE_STATUS
 from tests.apps import cli_app
 from tests.helpers import get
 
-#: The module, not the `worker` command that `conveyor.cli` exports by that name.
-worker_cli = importlib.import_module("conveyor.cli.worker")
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.cli_app:app"
 
@@ -391,3 +389,33 @@ def test_schedules_in_words(expression: str, words: str) -> None:
     scratch = Conveyor("memory://")
     task = scratch.periodic(expression)(lambda: None)
     assert scratch.schedules[task.name].describe() == words
+
+
+# -- the command group ------------------------------------------------------
+
+
+def test_every_command_listed_loads_under_its_name() -> None:
+    ctx = click.Context(cli)
+    names = cli.list_commands(ctx)
+    assert "worker" in names and "jobs" in names
+    for name in names:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "nope") is None
+
+
+def test_the_worker_command_loads_no_other_command() -> None:
+    """A worker starts without the other commands' modules and their tables
+    and progress bars (rich): a fresh interpreter shows what it imported."""
+    code = (
+        "import sys; from conveyor.cli import cli; import click; "
+        "cli.get_command(click.Context(cli), 'worker'); "
+        "print(' '.join(m for m in sys.modules if m.startswith(('rich', 'conveyor.cli.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = set(done.stdout.split())
+    assert "conveyor.cli.worker" in loaded
+    assert not {m for m in loaded if m.startswith("rich")}
+    assert not loaded & {"conveyor.cli.status", "conveyor.cli.jobs", "conveyor.cli.demo"}
