@@ -17,7 +17,7 @@ __all__ = ["CliError", "cli", "main"]
 
 #: Each command's module, imported only when that command runs or help lists
 #: it: ``conveyor worker`` skips the tables and progress bars of the others
-#: (rich), about 40 ms of a worker's start-up.
+#: (rich): ``conveyor worker --help`` took 184 ms with every module, 151 without.
 COMMANDS = {
     name: f"conveyor.cli.{name}"
     for name in ("worker", "status", "jobs", "queues", "cron", "enqueue", "migrate", "demo")
