@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from conveyor import Conveyor, JobState, Worker
-from conveyor.job import ErrorInfo, Outcome
+from conveyor.job import ErrorInfo, JobRecord, Outcome
+from conveyor.stores import Store
 from conveyor.stores.base import Lease
+from conveyor.worker._worker import HELD_PER_SLOT
 from tests.helpers import Calls, get, new_job, wait_for, worker_info
 
 
@@ -293,6 +296,65 @@ def test_second_stop_hands_back_at_once(app: Conveyor) -> None:
     finally:
         release.set()
         thread.join(30)
+
+
+class OutcomesHeldBack:
+    """A store that keeps every `finish` waiting until `accept` is set, and
+    counts what was claimed and asked for."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.accept = threading.Event()
+        self.claimed = 0
+        self.limits: list[int] = []
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float
+    ) -> list[JobRecord]:
+        self.limits.append(limit)
+        records = self._inner.claim(queues, worker, limit, lease)
+        self.claimed += len(records)
+        return records
+
+    def finish(self, outcomes: Sequence[Outcome]) -> int:
+        self.accept.wait(30)
+        return self._inner.finish(outcomes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_worker_whose_outcomes_wait_stops_claiming_at_its_cap(app: Conveyor) -> None:
+    """Outcomes not yet stored keep their jobs held: the worker claims past its
+    running slots only up to `HELD_PER_SLOT` times its concurrency, never more
+    at once than it can start, and goes on once the store takes outcomes."""
+
+    @app.task()
+    def quick() -> None:
+        pass
+
+    jobs = quick.enqueue_many([()] * 40)
+    worker = Worker(app, concurrency=2)
+    store = OutcomesHeldBack(worker.store)
+    worker.store = cast(Store, store)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    cap = HELD_PER_SLOT * worker.concurrency
+    try:
+        wait_for(lambda: store.claimed >= cap, message=f"{cap} jobs claimed")
+        time.sleep(0.5)  # what a worker ignoring its cap would claim meanwhile
+        assert store.claimed == cap
+        store.accept.set()
+        wait_for(
+            lambda: all(job.state is JobState.SUCCEEDED for job in jobs),
+            message="every job to succeed once outcomes are taken",
+        )
+    finally:
+        store.accept.set()
+        worker.stop()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert max(store.limits) <= worker.concurrency
 
 
 def test_purge_by_state_queue_age_and_limit(app: Conveyor) -> None:

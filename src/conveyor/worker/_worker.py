@@ -54,6 +54,13 @@ log = logging.getLogger("conveyor.worker")
 #: `Worker._wait_for_free_slots`); an idle worker, all slots free, never waits.
 CLAIM_GATHER = 0.002
 
+#: A worker holds at most this many times its concurrency in jobs: running
+#: attempts, and finished ones whose outcomes wait for the acker. Room for
+#: three claims' outcomes behind the running ones lets the next claim go out
+#: while one outcome batch commits and another waits. At twice, claims waited
+#: for commits: a PostgreSQL drain ran 7 to 17 % slower (docs/benchmarks.md).
+HELD_PER_SLOT = 4
+
 #: Seconds a rate-limited attempt may start after its slot: past that (a
 #: late wake-up) it asks the store again (see `Worker._admit`).
 ADMIT_TOLERANCE = 0.02
@@ -264,14 +271,17 @@ class Worker:
 
     def _free_slots(self) -> int:
         """Attempts that may start now: at most `concurrency` run at once, and
-        at most twice that many jobs are held (claimed, outcome not yet
-        stored), so the next batch is claimed while the last one's outcomes
-        are written, yet a slow store cannot pile up leases.
+        at most `HELD_PER_SLOT` times that many jobs are held (claimed,
+        outcome not yet stored), so the next batch is claimed while earlier
+        outcomes are written, yet a slow store cannot pile up leases.
 
         Nothing is claimed ahead of a free slot: a job that kills its worker
         would take every prefetched job's attempt down with it. With
         `max_jobs`, nothing is claimed beyond what is left of it."""
-        free = min(self.concurrency - self._running, 2 * self.concurrency - len(self._held))
+        free = min(
+            self.concurrency - self._running,
+            HELD_PER_SLOT * self.concurrency - len(self._held),
+        )
         if self.max_jobs is not None:
             free = min(free, self.max_jobs - self.stats.processed - len(self._held))
         return free
