@@ -414,6 +414,8 @@ def test_enqueueing_a_stored_id_again_returns_the_stored_job(app: Conveyor) -> N
     [first] = store.enqueue([job])
     [again, other] = store.enqueue([new_job(job_id=job.id, priority=9), new_job()])
     assert again == first
+    [alone] = store.enqueue([new_job(job_id=job.id, priority=5)])  # a batch of one
+    assert alone == first
     assert get(store, job.id).priority == 1
     assert get(store, other.id).state is JobState.QUEUED
     assert len(store.list()) == 2
