@@ -413,6 +413,45 @@ def test_maintain_leaves_the_vacuum_to_whoever_holds_its_lock(fresh_db: str) -> 
         store.close()
 
 
+def index_scans(url: str, index: str) -> int:
+    """Scans of one of conveyor_jobs' indexes, as the statistics have them."""
+    [(count,)] = execute(
+        url,
+        sql.SQL("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = {}").format(
+            sql.Literal(index)
+        ),
+    )
+    return int(count)
+
+
+def test_listing_by_state_reads_that_states_index(fresh_db: str) -> None:
+    """The session plans its statements generically (configure_session.sql),
+    and a generic plan cannot use a state's partial index: listing a few dead
+    jobs among many finished ones walked every job by seq."""
+    store = PostgresStore(fresh_db)
+    try:
+        churn(store, 3_000)
+        store.enqueue([new_job() for _ in range(5)])
+        claimed = store.claim(["default"], "w", 5, 60.0)
+        store.finish(
+            [Outcome(r.id, r.attempt, JobState.DEAD, reason="max_attempts") for r in claimed]
+        )
+        execute(fresh_db, "ANALYZE conveyor_jobs")  # this server does not autovacuum
+        before = index_scans(fresh_db, "conveyor_jobs_finished")
+        time.sleep(1.1)  # a backend reports at commit when it last did a second ago
+        listed = store.list(states={JobState.DEAD}, limit=3)
+        assert [r.state for r in listed] == [JobState.DEAD] * 3
+        assert [r.id for r in listed] == [r.id for r in reversed(claimed)][:3]
+        wait_for(
+            lambda: index_scans(fresh_db, "conveyor_jobs_finished") > before,
+            timeout=20,
+            interval=0.5,
+            message="a scan of conveyor_jobs_finished",
+        )
+    finally:
+        store.close()
+
+
 # -- an unreachable server ----------------------------------------------------
 
 

@@ -578,18 +578,20 @@ class PostgresStore:
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[JobRecord]:
-        rows = self._all(
-            "list_jobs",
-            "list jobs",
-            {
-                "all_states": not states,
-                "states": [s.value for s in states],
-                "queue": queue,
-                "task": task,
-                "limit": None if limit < 0 else limit,  # no limit, as on the other stores
-                "offset": offset,
-            },
-        )
+        """Planned for its filters (custom_plan.sql): a state filter reads that
+        state's partial index. Under the session's generic plan, listing the
+        dead jobs of 200,000 walked them all by seq: 73 ms, against 1 ms."""
+        params = {
+            "all_states": not states,
+            "states": [s.value for s in states],
+            "queue": queue,
+            "task": task,
+            "limit": None if limit < 0 else limit,  # no limit, as on the other stores
+            "offset": offset,
+        }
+        with self._errors("list jobs"), self._connection() as conn, conn.transaction():
+            conn.execute(_sql("custom_plan"))
+            rows = _cursor(conn).execute(_sql("list_jobs"), params).fetchall()
         return [record_from_row(row) for row in rows]
 
     def counts(self) -> builtins.list[QueueStats]:
