@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import conveyor.stores.sqlite as sqlite_module
+from conveyor.errors import StoreError
 from conveyor.job import JobState, NewJob, Outcome
 from conveyor.stores._sql import query
 from conveyor.stores.sqlite import SqliteStore
@@ -122,3 +123,25 @@ def test_claims_and_outcomes_commit_soft_and_enqueues_at_the_stores_level(
     else:
         assert pragmas == [[], [], [], []]
     assert synchronous == {"synchronous": {"full": 2, "normal": 1}[level]}
+
+
+@pytest.mark.parametrize("batch", [1, 2], ids=["one job", "a batch"])
+def test_an_enqueue_past_the_busy_timeout_is_a_store_error_and_stores_nothing(
+    tmp_path: Path, batch: int
+) -> None:
+    """A lone job goes in by one statement, a batch in a transaction: either
+    way a database another process keeps locked is a `StoreError` saying so."""
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(f"sqlite:///{path}", busy_timeout=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match=r"cannot write to SQLite database .* locked"):
+            store.enqueue([new_job() for _ in range(batch)])
+        other.execute("ROLLBACK")
+        assert store.list() == []
+        [stored] = store.enqueue([new_job()])  # the store is usable again
+        assert store.list() == [stored]
+    finally:
+        other.close()
+        store.close()

@@ -159,11 +159,17 @@ class SqliteStore:
         A `soft` transaction (a worker's claims, outcomes and admissions)
         commits at ``synchronous=normal`` (see "SQLite durability" in
         docs/architecture.md)."""
+        with self._turn(soft=soft) as conn, self._transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _turn(self, *, soft: bool = False) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, holding `_writer`, its commit level set:
+        a write on it is a transaction (`_write`) or a lone statement."""
         conn = self._conn()
         with self._writer:
             self._commit_level(conn, soft)
-            with self._transaction(conn):
-                yield conn
+            yield conn
 
     def _commit_level(self, conn: sqlite3.Connection, soft: bool) -> None:
         """The level this thread's next commit syncs at: ``normal`` for a soft
@@ -257,9 +263,7 @@ class SqliteStore:
         17 to 24 µs of a 170 to 180 µs enqueue. A write statement takes the
         write lock as it starts, as ``BEGIN IMMEDIATE`` would. None when the
         id is stored already: the caller reads that job in a transaction."""
-        conn = self._conn()
-        with self._writer:
-            self._commit_level(conn, soft=False)
+        with self._turn() as conn:
             now = time.time()
             try:
                 cursor = conn.execute(query(_SQL, "insert_job"), _insert_params(job, now))
