@@ -68,11 +68,16 @@ end
 -- member: run_at in microseconds and the enqueue sequence, both fixed width,
 -- then the id. Equal scores sort by member, so one ZRANGE gives claim order.
 local function ready_score(priority) return 0 - tonumber(priority) end
-local function rank(run_at, seq, id)
+-- The time part of a rank, shared by the jobs of one enqueue run.
+local function rank_time(run_at)
   local us = math.floor(run_at * 1000000 + 0.5)
   if us < 0 then us = 0 elseif us > EXACT then us = EXACT end
-  return string.format('%016.0f%016.0f', us, tonumber(seq)) .. id
+  return string.format('%016.0f', us)
 end
+local function ranked(time_part, seq, id)
+  return time_part .. string.format('%016.0f', tonumber(seq)) .. id
+end
+local function rank(run_at, seq, id) return ranked(rank_time(run_at), seq, id) end
 local function rank_id(member) return string.sub(member, 33) end
 
 -- A job's record: its hash fields in JobRecord order (false: absent).
