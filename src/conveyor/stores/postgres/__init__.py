@@ -326,6 +326,16 @@ class PostgresStore:
         with self._errors(action), self._connection() as conn:
             return conn.execute(_sql(name), params).rowcount
 
+    @contextmanager
+    def _planned_per_call(self, action: str) -> Iterator[Connection]:
+        """A transaction whose statements are planned for their parameters
+        (custom_plan.sql), for the admin statements whose filters decide which
+        index serves them: the session's generic plan cannot use a state's
+        partial index for a state given as a parameter."""
+        with self._errors(action), self._connection() as conn, conn.transaction():
+            conn.execute(_sql("custom_plan"))
+            yield conn
+
     def close(self) -> None:
         with self._listener_lock:
             if self._listener is not None:
@@ -589,8 +599,7 @@ class PostgresStore:
             "limit": None if limit < 0 else limit,  # no limit, as on the other stores
             "offset": offset,
         }
-        with self._errors("list jobs"), self._connection() as conn, conn.transaction():
-            conn.execute(_sql("custom_plan"))
+        with self._planned_per_call("list jobs") as conn:
             rows = _cursor(conn).execute(_sql("list_jobs"), params).fetchall()
         return [record_from_row(row) for row in rows]
 
@@ -663,11 +672,15 @@ class PostgresStore:
         older_than: float | None = None,
         limit: int | None = None,
     ) -> int:
-        """In short transactions of `PURGE_BATCH` rows (see `purge_in_batches`)."""
-        total = purge_in_batches(
-            lambda name, params: self._rowcount(name, "purge jobs", params),
-            states, queue=queue, older_than=older_than, limit=limit,
-        )  # fmt: skip
+        """In short transactions of `PURGE_BATCH` rows (see `purge_in_batches`),
+        each planned for its states, as the listing is: under the generic plan,
+        purging the 200 dead jobs among 200,000 walked them all (60 ms)."""
+
+        def delete(name: str, params: dict[str, Any]) -> int:
+            with self._planned_per_call("purge jobs") as conn:
+                return conn.execute(_sql(name), params).rowcount
+
+        total = purge_in_batches(delete, states, queue=queue, older_than=older_than, limit=limit)
         if total:
             self._rowcount("prune_limits", "prune limit reservations", {})
         return total
