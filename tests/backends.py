@@ -5,6 +5,11 @@ test; service stores (Redis, PostgreSQL) read theirs from an environment
 variable and are skipped, with the reason, when it is unset or the server is
 unreachable. With ``CONVEYOR_REQUIRE_SERVICES=1`` (CI) an unavailable service
 fails the test instead, so a missing server cannot pass as green.
+
+``redis-cluster`` runs the same tests on a Redis Cluster of three nodes that
+the run starts itself (`tests.redis_cluster`), through a node that does not
+serve the store's slot; marked ``cluster``, it runs with ``pytest -m
+cluster`` only, as the suite on one more store takes another minute.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pytest
 
 from conveyor.job import JobState
 from conveyor.stores.base import Store
+from tests import redis_cluster
 
 REQUIRE_SERVICES_ENV = "CONVEYOR_REQUIRE_SERVICES"
 DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "postgres": 5432, "postgresql": 5432}
@@ -40,8 +46,12 @@ class Backend:
     #: checks this against the store itself.
     shared: bool
     #: A server outside the test run: its URL comes from this environment
-    #: variable and it is emptied before each test.
+    #: variable.
     service_env: str | None = None
+    #: A server shared by the tests, emptied before each one.
+    server: bool = False
+    #: Marks for its parameter, such as the marker that selects it.
+    marks: tuple[pytest.MarkDecorator, ...] = ()
 
     @classmethod
     def service(cls, name: str, env: str, default: str) -> Backend:
@@ -50,6 +60,7 @@ class Backend:
             make_url=lambda _tmp: os.environ.get(env, default),
             shared=True,
             service_env=env,
+            server=True,
         )
 
     def url(self, tmp_path: Path) -> str:
@@ -64,6 +75,16 @@ class Backend:
         return url
 
 
+def cluster_url(_tmp: Path) -> str:
+    """The local cluster's URL through a node that does not serve the store's
+    slot, so every store opened on it first follows a MOVED reply."""
+    if reason := redis_cluster.missing():
+        unavailable(f"redis-cluster: {reason}")
+    cluster = redis_cluster.local_cluster()
+    owner = cluster.owner(redis_cluster.slot_of("{conveyor}"))
+    return next(node.url for node in cluster.nodes if node != owner)
+
+
 BACKENDS: list[Backend] = [
     Backend("sqlite", lambda tmp: f"sqlite:///{tmp}/jobs.db", shared=True),
     Backend("memory", lambda tmp: "memory://", shared=False),
@@ -71,13 +92,14 @@ BACKENDS: list[Backend] = [
     Backend.service(
         "postgres", "CONVEYOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
     ),
+    Backend("redis-cluster", cluster_url, shared=True, server=True, marks=(pytest.mark.cluster,)),
 ]
 
 SHARED_BACKENDS = [backend for backend in BACKENDS if backend.shared]
 
 
 def backend_params(backends: list[Backend]) -> list[Any]:
-    return [pytest.param(backend, id=backend.name) for backend in backends]
+    return [pytest.param(backend, id=backend.name, marks=backend.marks) for backend in backends]
 
 
 def unavailable(reason: str) -> None:

@@ -19,7 +19,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def store_url(backend: Backend, tmp_path: Path) -> str:
     url = backend.url(tmp_path)
-    if backend.service_env is not None:
+    if backend.server:
         setup = Conveyor(url)
         try:
             empty_store(setup.store)

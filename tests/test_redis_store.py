@@ -1,7 +1,8 @@
 """Redis-only behaviour the conformance suite cannot see: the warning about an
 eviction policy at open, the one hash tag every key carries (what makes the
-store run on Redis Cluster), ``rediss://`` URLs, and the error for a server
-that cannot be reached.
+store run on Redis Cluster), following the Cluster node that serves the
+store's slot (on a cluster the run starts, `tests.redis_cluster`),
+``rediss://`` URLs, and the error for a server that cannot be reached.
 
 The server is shared with the other tests: a test that changes its
 configuration restores it, and keys are written under a prefix of the test's
@@ -28,7 +29,8 @@ from conveyor.job import ErrorInfo, JobRecord, JobState, Outcome
 from conveyor.stores import open_store, redact
 from conveyor.stores.base import ConcurrencyLimit, Lease, RateLimit
 from conveyor.stores.redis import RedisStore
-from tests.backends import BACKENDS
+from tests import redis_cluster
+from tests.backends import BACKENDS, unavailable
 from tests.helpers import logged_warnings, new_job, worker_info
 
 REDIS = next(backend for backend in BACKENDS if backend.name == "redis")
@@ -266,6 +268,79 @@ def test_every_key_carries_the_store_hash_tag(
         assert f"{tag}:{part}" in written, f"{tag}:{part} never written: {sorted(written)}"
     # The job sent to the dead letters may be of either queue.
     assert any(f"{tag}:q:{queue}:dead" in written for queue in queues), sorted(written)
+
+
+@pytest.fixture
+def cluster() -> redis_cluster.LocalCluster:
+    """The run's local Redis Cluster (skipped, or failed in CI, without
+    ``redis-server``)."""
+    if reason := redis_cluster.missing():
+        unavailable(f"redis-cluster: {reason}")
+    return redis_cluster.local_cluster()
+
+
+def cluster_prefix(cluster: redis_cluster.LocalCluster) -> tuple[str, redis_cluster.Node]:
+    """A prefix of the test's own, and the node that serves its slot."""
+    prefix = f"clustertest-{uuid4().hex[:12]}"
+    return prefix, cluster.owner(redis_cluster.slot_of(f"{{{prefix}}}"))
+
+
+def test_a_store_opened_on_any_node_of_a_cluster_runs_on_its_slots_node(
+    cluster: redis_cluster.LocalCluster,
+) -> None:
+    """A Cluster URL may name any node; the others answer the store's keys
+    with MOVED, which the store follows at open."""
+    prefix, owner = cluster_prefix(cluster)
+    stores = [RedisStore(f"{node.url}?prefix={prefix}") for node in cluster.nodes]
+    try:
+        ids = [store.enqueue([new_job()])[0].id for store in stores]
+        for store in stores:
+            assert [store.get(job_id).state for job_id in ids] == [JobState.QUEUED] * 3  # type: ignore[union-attr]
+        claimed = stores[1].claim(["default"], "w", 10, 30.0)
+        assert sorted(record.id for record in claimed) == sorted(ids)
+        for node in cluster.nodes:
+            with node.client() as client:
+                keys = list(client.scan_iter(match=f"{{{prefix}}}*"))
+            assert bool(keys) == (node == owner), f"keys on {node.port}: {keys}"
+    finally:
+        stores[0].purge(set(JobState))
+        for store in stores:
+            store.close()
+
+
+def test_the_store_follows_its_slot_when_the_cluster_moves_it(
+    cluster: redis_cluster.LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a resharding (or a failover) the old node answers MOVED: the
+    store's scripts, its plain commands and its blocking wait each follow it
+    to the new node, without an error to the caller and without losing a job."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    prefix, owner = cluster_prefix(cluster)
+    slot = redis_cluster.slot_of(f"{{{prefix}}}")
+    store = RedisStore(f"{owner.url}?prefix={prefix}")
+    try:
+        first = store.enqueue([new_job() for _ in range(20)])
+        others = [node for node in cluster.nodes if node != owner]
+        moves = [others[0], owner, others[1]]
+
+        cluster.move_slot(slot, moves[0])
+        store.wait(["default"], 0.05)  # a pipeline, then BLPOP on the waiting pool
+        cluster.move_slot(slot, moves[1])
+        assert store.get(first[0].id).state is JobState.QUEUED  # type: ignore[union-attr]
+        cluster.move_slot(slot, moves[2])
+        second = store.enqueue([new_job() for _ in range(5)])  # a script
+
+        followed = [r.getMessage() for r in caplog.records if "slot is served by" in r.getMessage()]
+        assert [message.rsplit(":", 1)[1] for message in followed] == [
+            str(node.port) for node in moves
+        ]
+        claimed = store.claim(["default"], "w", 100, 30.0)
+        assert sorted(r.id for r in claimed) == sorted(r.id for r in first + second)
+        done = [Outcome(r.id, r.attempt, JobState.SUCCEEDED, result="1") for r in claimed]
+        assert store.finish(done) == 25
+    finally:
+        store.purge(set(JobState))
+        store.close()
 
 
 # -- URLs and errors ----------------------------------------------------------

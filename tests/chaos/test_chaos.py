@@ -54,9 +54,12 @@ REPORT_ENV = "CONVEYOR_CHAOS_REPORT"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=backend_params(SHARED_BACKENDS))
+@pytest.fixture(
+    params=backend_params([b for b in SHARED_BACKENDS if pytest.mark.cluster not in b.marks])
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """Overrides the conftest fixture: shared stores only."""
+    """Overrides the conftest fixture: shared stores only, whose servers the
+    run can stop and start (not the cluster `tests.redis_cluster` starts)."""
     return request.param  # type: ignore[no-any-return]
 
 

@@ -60,7 +60,13 @@ Decisions:
   scheduled job of its queues is due. A token wakes one worker.
 - **Errors.** Every Redis exception becomes `StoreError` with one line;
   commands are not retried here (the worker retries with backoff), and a
-  broken connection is replaced on the next call.
+  broken connection is replaced on the next call. The one exception is a
+  Cluster's ``MOVED`` reply, which says the command did not run: the store
+  follows it to the node that serves its slot and sends the command there.
+- **Redis Cluster.** The store's keys all lie in one slot, so it talks to
+  one node at a time: the one serving that slot. It finds it at open by a
+  ``MOVED`` reply to the URL's node, and again whenever the slot moves (a
+  failover, a resharding).
 - **Durability** is Redis's: without AOF, a restart loses what was not yet
   snapshotted; ``maxmemory-policy`` other than ``noeviction`` lets Redis
   evict jobs, and the store warns about it at open.
@@ -75,15 +81,15 @@ import logging
 import operator
 import os
 import re
+import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import MovedError, NoScriptError
 from redis.retry import Retry
 
 from conveyor.errors import StoreError
@@ -103,6 +109,8 @@ from conveyor.stores.base import (
 )
 
 log = logging.getLogger("conveyor.stores.redis")
+
+T = TypeVar("T")
 
 _SCRIPTS = (
     "enqueue", "claim", "finish", "heartbeat", "recover", "cancel", "requeue_dead",
@@ -227,6 +235,15 @@ def _split_prefix(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), prefix
 
 
+def _at_node(url: str, host: str, port: int) -> str:
+    """`url` with its host and port replaced: the same credentials, TLS and
+    options, for another node of the Cluster."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    node = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{node}" if userinfo else node))
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -251,15 +268,12 @@ class RedisStore:
             "socket_connect_timeout": _CONNECT_TIMEOUT,
             "socket_timeout": _SOCKET_TIMEOUT,
         }
+        self._client_url, self._options = client_url, options
+        #: The Cluster node serving the store's slot, once a MOVED named it.
+        self._node: tuple[str, int] | None = None
+        self._node_lock = threading.Lock()
         try:
-            self._client = redis.Redis.from_url(client_url, **options)
-            # Blocking waits get connections of their own, with a read timeout
-            # longer than the longest wait.
-            self._waiter = redis.Redis(
-                connection_pool=redis.ConnectionPool.from_url(
-                    client_url, **{**options, "socket_timeout": _WAIT_CAP + 5.0}
-                )
-            )
+            self._connect(client_url)
         except (ValueError, TypeError) as exc:
             raise StoreError(f"bad Redis URL {self._where!r}: {exc}") from exc
         #: name -> (sha1, source): run by EVALSHA, loaded when Redis lacks it.
@@ -267,11 +281,8 @@ class RedisStore:
         for name in _SCRIPTS:
             source = _source(name, self._tag)
             self._scripts[name] = (hashlib.sha1(source.encode()).hexdigest(), source)
-        self._pool = self._client.connection_pool
         #: Store-wide key names the scripts declare, by short name.
         self._keys = _KeysOf(self._tag)
-        #: Connections `_run` uses, idle ones last; see `_checkout`.
-        self._idle: builtins.list[Any] = []
         self._pid = os.getpid()
         # On a connection of its own whose replies (and TLS handshake) may
         # take only the connect timeout: a wrong port or a server that speaks
@@ -279,23 +290,72 @@ class RedisStore:
         probe = redis.Redis.from_url(client_url, **{**options, "socket_timeout": _CONNECT_TIMEOUT})
         try:
             self._check_server(probe)
+            self._find_slot(probe)
         finally:
             probe.close()
 
     # -- plumbing ----------------------------------------------------------
+
+    def _connect(self, url: str) -> None:
+        """The store's clients, all on the server (or Cluster node) at `url`."""
+        self._client = redis.Redis.from_url(url, **self._options)
+        # Blocking waits get connections of their own, with a read timeout
+        # longer than the longest wait.
+        self._waiter = redis.Redis(
+            connection_pool=redis.ConnectionPool.from_url(
+                url, **{**self._options, "socket_timeout": _WAIT_CAP + 5.0}
+            )
+        )
+        self._pool = self._client.connection_pool
+        #: Connections `_run` uses, idle ones last; see `_checkout`.
+        self._idle: builtins.list[Any] = []
+
+    def _find_slot(self, probe: redis.Redis) -> None:
+        """On a Cluster, move to the node that serves the store's slot: the
+        URL may name any node, and a key of the slot read there says which."""
+        try:
+            probe.exists(self._key("seq"))
+        except MovedError as moved:
+            self._follow(moved)
+            self._check_server(self._client)
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"cannot open Redis at {self._where}: {_one_line(exc)}") from exc
+
+    def _follow(self, moved: MovedError) -> None:
+        """Point the store at the Cluster node a MOVED reply names. The old
+        node's connections are closed as they come back (see `_checkout`);
+        a wait blocked there is answered MOVED too, and follows."""
+        node = (moved.host, int(moved.port))
+        with self._node_lock:
+            if self._node == node:
+                return  # another thread followed it already
+            old = (self._client, self._waiter, self._idle)
+            self._node = node
+            self._connect(_at_node(self._client_url, *node))
+        client, waiter, idle = old
+        for pool in (client.connection_pool, waiter.connection_pool):
+            pool.disconnect(inuse_connections=False)
+        for conn in idle:
+            conn.disconnect()
+        log.info("Redis at %s: the store's slot is served by %s:%s", self._where, *node)
+
+    def _direct(self, doing: str, command: Callable[[], T]) -> T:
+        """A command through redis-py's client (which `command` reads from the
+        store when called), sent again once if a Cluster moved the slot."""
+        try:
+            try:
+                return command()
+            except MovedError as moved:
+                self._follow(moved)
+                return command()
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
 
     def _key(self, name: str) -> str:
         return f"{self._tag}:{name}"
 
     def _queue_key(self, queue: str, part: str) -> str:
         return f"{self._tag}:q:{queue}:{part}"
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA on one of the store's connections, sent and read directly.
@@ -305,32 +365,40 @@ class RedisStore:
         call here, a third of the client's own time around the socket. A
         connection whose call failed other than by an error reply is closed
         (a reply may be left unread) and reconnects on its next call. Errors
-        are converted here rather than by `_errors`, whose generator costs a
-        little on every call."""
+        are converted here rather than by `_direct`, whose closure costs a
+        little on every call. A MOVED reply (the script did not run) is
+        followed once, as in `_direct`."""
         sha, source = self._scripts[name]
         command = ("EVALSHA", sha, len(keys), *[self._keys[key] for key in keys], *args)
         try:
-            conn = self._checkout()
-            clean = False
             try:
-                try:
-                    result = self._call(conn, command)
-                except NoScriptError:
-                    # A restarted or flushed Redis forgot it: load it, then run it.
-                    self._call(conn, ("SCRIPT", "LOAD", source))
-                    result = self._call(conn, command)
-                clean = True
-                return result
-            except redis.ResponseError:
-                clean = True  # an error reply, read in full
-                raise
-            finally:
-                if not clean:
-                    conn.disconnect()
-                self._idle.append(conn)
+                return self._evalsha(command, source)
+            except MovedError as moved:
+                self._follow(moved)
+                return self._evalsha(command, source)
         except (redis.RedisError, OSError) as exc:
             doing = name.replace("_", " ")
             raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
+
+    def _evalsha(self, command: tuple[Any, ...], source: str) -> Any:
+        conn = self._checkout()
+        clean = False
+        try:
+            try:
+                result = self._call(conn, command)
+            except NoScriptError:
+                # A restarted or flushed Redis forgot it: load it, then run it.
+                self._call(conn, ("SCRIPT", "LOAD", source))
+                result = self._call(conn, command)
+            clean = True
+            return result
+        except redis.ResponseError:
+            clean = True  # an error reply, read in full
+            raise
+        finally:
+            if not clean:
+                conn.disconnect()
+            self._idle.append(conn)
 
     def _checkout(self) -> Any:
         """An idle connection of the store's own, made by its pool but kept
@@ -341,6 +409,9 @@ class RedisStore:
         try:
             conn = self._idle.pop()
         except IndexError:
+            return self._pool.make_connection()
+        if self._node is not None and (conn.host, conn.port) != self._node:
+            conn.disconnect()  # to a node the store's Cluster slot moved away from
             return self._pool.make_connection()
         try:
             if conn.can_read():  # closed by the server meanwhile
@@ -364,8 +435,7 @@ class RedisStore:
             for name in ("maxmemory-policy", "appendonly"):
                 settings.update(client.config_get(name))
         except redis.ResponseError:  # CONFIG disabled (managed services): just reach it
-            with self._errors("connect"):
-                client.ping()
+            self._direct("connect", client.ping)
             return
         except (redis.RedisError, OSError) as exc:
             raise StoreError(f"cannot open Redis at {self._where}: {_one_line(exc)}") from exc
@@ -490,8 +560,9 @@ class RedisStore:
                 return moved
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._errors("get"):
-            row = self._client.hmget(self._key(f"job:{job_id}"), JOB_COLUMNS)
+        row = self._direct(
+            "get", lambda: self._client.hmget(self._key(f"job:{job_id}"), JOB_COLUMNS)
+        )
         return None if row[0] is None else _record(row)
 
     def list(
@@ -547,29 +618,34 @@ class RedisStore:
         return bool(self._run("cancel", ("keys", "scheduled", "running"), (job_id,)))
 
     def pause(self, queue: str) -> None:
-        with self._errors("pause"):
-            self._client.sadd(self._key("paused"), queue)
+        self._direct("pause", lambda: self._client.sadd(self._key("paused"), queue))
 
     def resume(self, queue: str) -> None:
         """A wake-up token goes with it: a worker may be blocked on the queue."""
-        with self._errors("resume"):
+
+        def resume() -> None:
             pipe = self._client.pipeline(transaction=True)
             pipe.srem(self._key("paused"), queue)
             pipe.lpush(self._queue_key(queue, "wake"), "1")
             pipe.ltrim(self._queue_key(queue, "wake"), 0, 15)
             pipe.execute()
 
+        self._direct("resume", resume)
+
     def paused(self) -> builtins.set[str]:
-        with self._errors("read paused queues"):
-            names: builtins.set[str] = self._client.smembers(self._key("paused"))  # type: ignore[assignment]
+        names: builtins.set[str] = self._direct(
+            "read paused queues",
+            lambda: self._client.smembers(self._key("paused")),  # type: ignore[arg-type,return-value]
+        )
         return names
 
     def fired(self, schedules: Sequence[str]) -> dict[str, float]:
         names = builtins.list(schedules)
         if not names:
             return {}
-        with self._errors("read schedules"):
-            values = self._client.hmget(self._key("schedules"), names)
+        values = self._direct(
+            "read schedules", lambda: self._client.hmget(self._key("schedules"), names)
+        )
         return {name: float(v) for name, v in zip(names, values, strict=True) if v is not None}
 
     def mark_fired(self, schedule: str, fire_at: float) -> None:
@@ -618,18 +694,21 @@ class RedisStore:
         if not names:
             time.sleep(min(timeout, _WAIT_CAP))
             return
-        with self._errors("wait"):
+
+        def clock_and_heads() -> builtins.list[Any]:
             pipe = self._client.pipeline(transaction=False)
             pipe.time()
             for name in names:
                 pipe.zrange(self._queue_key(name, "scheduled"), 0, 0, withscores=True)
-            (seconds, micros), *heads = pipe.execute()
+            return pipe.execute()
+
+        (seconds, micros), *heads = self._direct("wait", clock_and_heads)
         now = seconds + micros / 1e6
         block = min([timeout, _WAIT_CAP] + [head[0][1] - now for head in heads if head])
         if block < 0.001:  # BLPOP would read a zero timeout as "forever"
             return
-        with self._errors("wait"):
-            self._waiter.blpop([self._queue_key(name, "wake") for name in names], block)
+        wake_lists = [self._queue_key(name, "wake") for name in names]
+        self._direct("wait", lambda: self._waiter.blpop(wake_lists, block))
 
 
 def _source(name: str, tag: str) -> str:
