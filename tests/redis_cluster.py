@@ -1,8 +1,11 @@
-"""A Redis Cluster of three masters, started once per test run from this
-machine's ``redis-server`` and ``redis-cli``, for the Cluster tests.
+"""Redis Clusters started from this machine's ``redis-server`` and
+``redis-cli`` for the Cluster tests: one of three primaries shared by the
+run (`local_cluster`), and ones with replicas that a test starts for itself
+(`start_cluster`) to fail a node over.
 
-Its nodes keep nothing on disk but their cluster configuration, in a
-temporary directory removed when the run ends.
+Their nodes keep nothing on disk but their cluster configuration, in a
+temporary directory removed when the cluster stops (at the latest when the
+run ends). A node that misses a second of pings is failed over.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 from tests.helpers import wait_for
 
-MASTERS = 3
+PRIMARIES = 3
+#: Milliseconds without an answer before a node counts as failed.
+NODE_TIMEOUT = 1000
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,12 @@ class Node:
 class LocalCluster:
     directory: Path
     nodes: list[Node] = field(default_factory=list)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def owner(self, slot: int) -> Node:
-        """The node serving `slot`, as the Cluster says."""
-        with self.nodes[0].client() as client:
+        """The node serving `slot`, as a live node of the Cluster says."""
+        alive = next(n for n in self.nodes if self.processes[n.port].poll() is None)
+        with alive.client() as client:
             for first, last, (_host, port, *_rest), *_replicas in client.execute_command(
                 "CLUSTER", "SLOTS"
             ):
@@ -66,8 +73,13 @@ class LocalCluster:
             with node.client() as client:
                 client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.id)
 
+    def kill(self, node: Node) -> None:
+        """SIGKILL one node: its replica takes over once the others notice."""
+        self.processes[node.port].kill()
+        self.processes[node.port].wait()
+
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             process.kill()
             process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -81,25 +93,32 @@ def missing() -> str | None:
 
 @functools.cache
 def local_cluster() -> LocalCluster:
-    """The run's cluster, started on first use and stopped at exit."""
+    """The run's shared cluster of three primaries, started on first use."""
+    return start_cluster()
+
+
+def start_cluster(replicas: int = 0) -> LocalCluster:
+    """A cluster of three primaries with `replicas` each, stopped at exit
+    unless its `stop` is called first."""
     cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="conveyor-cluster-")))
     atexit.register(cluster.stop)
-    ports = free_ports(MASTERS)
+    ports = free_ports(PRIMARIES * (1 + replicas))
+    files = cluster.directory
     for port in ports:
-        files = cluster.directory
         command = [
             "redis-server", "--port", str(port), "--bind", "127.0.0.1",
             "--cluster-enabled", "yes", "--cluster-config-file", str(files / f"nodes-{port}.conf"),
+            "--cluster-node-timeout", str(NODE_TIMEOUT), "--repl-diskless-sync-delay", "0",
             "--dir", str(files), "--save", "", "--appendonly", "no",
             "--logfile", str(files / f"{port}.log"),
         ]  # fmt: skip
-        cluster.processes.append(subprocess.Popen(command))
+        cluster.processes[port] = subprocess.Popen(command)
     for port in ports:
         wait_for(lambda port=port: answers(port), timeout=10, message=f"redis-server on {port}")
     subprocess.run(
         ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in ports],
-         "--cluster-replicas", "0", "--cluster-yes"],
-        check=True, capture_output=True, timeout=30,
+         "--cluster-replicas", str(replicas), "--cluster-yes"],
+        check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     for port in ports:
         with redis.Redis(port=port, decode_responses=True) as client:
@@ -108,10 +127,25 @@ def local_cluster() -> LocalCluster:
                 lambda client=client: (
                     "cluster_state:ok" in str(client.execute_command("CLUSTER", "INFO"))
                 ),
-                timeout=20,
+                timeout=30,
                 message=f"cluster state ok on {port}",
             )
+            # A replica killed over before its first sync ends would lose
+            # what its primary acknowledged even to WAIT.
+            wait_for(
+                lambda client=client: synced(client.info("replication")),
+                timeout=30,
+                message=f"replication in sync on {port}",
+            )
     return cluster
+
+
+def synced(replication: dict[str, object]) -> bool:
+    if replication.get("role") == "master":
+        return True
+    return replication.get("master_link_status") == "up" and not replication.get(
+        "master_sync_in_progress"
+    )
 
 
 def answers(port: int) -> bool:
@@ -142,5 +176,4 @@ def free(port: int) -> bool:
 
 
 def slot_of(key: str) -> int:
-    with local_cluster().nodes[0].client() as client:
-        return int(client.execute_command("CLUSTER", "KEYSLOT", key))
+    return key_slot(key.encode())

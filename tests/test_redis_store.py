@@ -31,7 +31,7 @@ from conveyor.stores.base import ConcurrencyLimit, Lease, RateLimit
 from conveyor.stores.redis import RedisStore
 from tests import redis_cluster
 from tests.backends import BACKENDS, unavailable
-from tests.helpers import logged_warnings, new_job, worker_info
+from tests.helpers import logged_warnings, new_job, wait_for, worker_info
 
 REDIS = next(backend for backend in BACKENDS if backend.name == "redis")
 LOGGER = redis_module.log.name
@@ -341,6 +341,49 @@ def test_the_store_follows_its_slot_when_the_cluster_moves_it(
     finally:
         store.purge(set(JobState))
         store.close()
+
+
+@pytest.mark.cluster
+def test_the_store_finds_its_slot_on_the_replica_that_took_over_from_a_killed_node(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A crashed node answers nothing, so no MOVED comes: the store asks the
+    other nodes where its slot went once its own stops answering. Calls fail
+    while the Cluster elects the replica (the worker retries them), then
+    work again on the replica, which holds every job replicated to it."""
+    if reason := redis_cluster.missing():
+        unavailable(f"redis-cluster: {reason}")
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    cluster = redis_cluster.start_cluster(replicas=1)
+    store = None
+    try:
+        prefix, owner = cluster_prefix(cluster)
+        store = RedisStore(f"{owner.url}?prefix={prefix}")
+        first = store.enqueue([new_job() for _ in range(20)])
+        with owner.client() as client:  # Redis replicates after replying: wait for it
+            assert client.execute_command("WAIT", 1, 5000) == 1
+        cluster.kill(owner)
+
+        def reached() -> JobRecord | None:
+            try:
+                return store.get(first[0].id)  # type: ignore[union-attr]
+            except StoreError:
+                return None
+
+        record = wait_for(reached, timeout=30, interval=0.2, message="the store on the replica")
+        assert record.state is JobState.QUEUED
+        promoted = cluster.owner(redis_cluster.slot_of(f"{{{prefix}}}"))
+        assert promoted != owner
+        assert f"the store's slot is served by 127.0.0.1:{promoted.port}" in caplog.text
+        second = store.enqueue([new_job() for _ in range(5)])
+        claimed = store.claim(["default"], "w", 100, 30.0)
+        assert sorted(r.id for r in claimed) == sorted(r.id for r in first + second)
+        done = [Outcome(r.id, r.attempt, JobState.SUCCEEDED, result="1") for r in claimed]
+        assert store.finish(done) == 25
+    finally:
+        if store is not None:
+            store.close()
+        cluster.stop()
 
 
 # -- URLs and errors ----------------------------------------------------------

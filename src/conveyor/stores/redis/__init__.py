@@ -64,9 +64,10 @@ Decisions:
   Cluster's ``MOVED`` reply, which says the command did not run: the store
   follows it to the node that serves its slot and sends the command there.
 - **Redis Cluster.** The store's keys all lie in one slot, so it talks to
-  one node at a time: the one serving that slot. It finds it at open by a
-  ``MOVED`` reply to the URL's node, and again whenever the slot moves (a
-  failover, a resharding).
+  one node at a time: the one serving that slot. It asks the URL's node at
+  open (``CLUSTER SLOTS``), follows ``MOVED`` when the slot moves (a
+  resharding, a failover the old node saw), and asks the other nodes when
+  its node stops answering (a failover after a crash).
 - **Durability** is Redis's: without AOF, a restart loses what was not yet
   snapshotted; ``maxmemory-policy`` other than ``noeviction`` lets Redis
   evict jobs, and the store warns about it at open.
@@ -89,6 +90,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import MovedError, NoScriptError
 from redis.retry import Retry
 
@@ -138,6 +140,9 @@ _SOCKET_TIMEOUT = 20.0
 #: Seconds opening a connection may take, TLS handshake included (redis-py
 #: gives the handshake the reply timeout: the store's check at open does not).
 _CONNECT_TIMEOUT = 5.0
+
+#: Seconds to reach another Cluster node when the store's node stopped answering.
+_DISCOVER_TIMEOUT = 1.0
 
 #: (server, policy) pairs already warned about, so each process warns once.
 _warned: set[tuple[str, str]] = set()
@@ -244,6 +249,23 @@ def _at_node(url: str, host: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{node}" if userinfo else node))
 
 
+Node = tuple[str, int]
+
+
+def _slot_map(reply: Any, slot: int, asked: str) -> tuple[Node | None, builtins.list[Node]]:
+    """From a ``CLUSTER SLOTS`` reply of the node at host `asked`: the primary
+    serving `slot`, and every node named (primaries and replicas), to ask if
+    that one stops answering. A node that does not know its own address is
+    named by an empty host: the one asked."""
+    owner, nodes = None, []
+    for first, last, *members in reply:
+        addresses = [(str(member[0]) or asked, int(member[1])) for member in members]
+        nodes += addresses
+        if first <= slot <= last and addresses:
+            owner = addresses[0]
+    return owner, builtins.list(dict.fromkeys(nodes))
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -269,8 +291,10 @@ class RedisStore:
             "socket_timeout": _SOCKET_TIMEOUT,
         }
         self._client_url, self._options = client_url, options
-        #: The Cluster node serving the store's slot, once a MOVED named it.
-        self._node: tuple[str, int] | None = None
+        #: On a Cluster: the node serving the store's slot, and the nodes to
+        #: ask which one does when it stops answering. None and [] otherwise.
+        self._node: Node | None = None
+        self._nodes: builtins.list[Node] = []
         self._node_lock = threading.Lock()
         try:
             self._connect(client_url)
@@ -312,20 +336,55 @@ class RedisStore:
 
     def _find_slot(self, probe: redis.Redis) -> None:
         """On a Cluster, move to the node that serves the store's slot: the
-        URL may name any node, and a key of the slot read there says which."""
+        URL may name any node. A server without Cluster support says so."""
         try:
-            probe.exists(self._key("seq"))
-        except MovedError as moved:
-            self._follow(moved)
-            self._check_server(self._client)
+            reply = probe.cluster("SLOTS")
+        except redis.ResponseError:
+            return  # not a Cluster (or CLUSTER not allowed: MOVED is still followed)
         except (redis.RedisError, OSError) as exc:
             raise StoreError(f"cannot open Redis at {self._where}: {_one_line(exc)}") from exc
+        url = urlsplit(self._client_url)
+        owner, self._nodes = _slot_map(reply, key_slot(self._tag.encode()), url.hostname or "")
+        if owner is None:
+            raise StoreError(f"Redis Cluster at {self._where}: no node serves the store's slot")
+        if owner == (url.hostname, url.port or 6379):
+            self._node = owner
+        else:
+            self._move_to(owner)
+            self._check_server(self._client)
 
     def _follow(self, moved: MovedError) -> None:
-        """Point the store at the Cluster node a MOVED reply names. The old
-        node's connections are closed as they come back (see `_checkout`);
-        a wait blocked there is answered MOVED too, and follows."""
-        node = (moved.host, int(moved.port))
+        """Point the store at the Cluster node a MOVED reply names."""
+        self._move_to((moved.host, int(moved.port)))
+
+    def _rediscover(self) -> None:
+        """The store's Cluster node stopped answering, and may have failed
+        over: ask the other nodes which one serves the slot now. Best effort,
+        as the call that failed is an error anyway; the next call retries."""
+        slot = key_slot(self._tag.encode())
+        for host, port in self._nodes:
+            if (host, port) == self._node:
+                continue
+            url = _at_node(self._client_url, host, port)
+            options = {**self._options, "socket_timeout": _DISCOVER_TIMEOUT}
+            options["socket_connect_timeout"] = _DISCOVER_TIMEOUT
+            other = redis.Redis.from_url(url, **options)
+            try:
+                reply = other.cluster("SLOTS")
+            except (redis.RedisError, OSError):
+                continue
+            finally:
+                other.close()
+            owner, nodes = _slot_map(reply, slot, host)
+            self._nodes = builtins.list(dict.fromkeys(self._nodes + nodes))
+            if owner is not None:
+                self._move_to(owner)
+            return
+
+    def _move_to(self, node: Node) -> None:
+        """Point the store at another Cluster node. The old node's connections
+        are closed as they come back (see `_checkout`); a wait blocked there
+        is answered MOVED too, and follows."""
         with self._node_lock:
             if self._node == node:
                 return  # another thread followed it already
@@ -349,7 +408,14 @@ class RedisStore:
                 self._follow(moved)
                 return command()
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
+            raise self._failed(doing, exc) from exc
+
+    def _failed(self, doing: str, exc: Exception) -> StoreError:
+        """The one-line error for a failed call; on a Cluster whose node did
+        not answer, the store first looks for the node serving its slot now."""
+        if self._nodes and not isinstance(exc, redis.ResponseError):
+            self._rediscover()
+        return StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}")
 
     def _key(self, name: str) -> str:
         return f"{self._tag}:{name}"
@@ -377,8 +443,7 @@ class RedisStore:
                 self._follow(moved)
                 return self._evalsha(command, source)
         except (redis.RedisError, OSError) as exc:
-            doing = name.replace("_", " ")
-            raise StoreError(f"Redis at {self._where}: {doing} failed: {_one_line(exc)}") from exc
+            raise self._failed(name.replace("_", " "), exc) from exc
 
     def _evalsha(self, command: tuple[Any, ...], source: str) -> Any:
         conn = self._checkout()
