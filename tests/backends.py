@@ -9,7 +9,7 @@ fails the test instead, so a missing server cannot pass as green.
 ``redis-cluster`` runs the same tests on a Redis Cluster of three nodes that
 the run starts itself (`tests.redis_cluster`), through a node that does not
 serve the store's slot; marked ``cluster``, it runs with ``pytest -m
-cluster`` only, as the suite on one more store takes another minute.
+cluster`` only, as the suite on one more store takes nearly two minutes.
 """
 
 from __future__ import annotations

@@ -130,8 +130,8 @@ def start_cluster(replicas: int = 0) -> LocalCluster:
                 timeout=30,
                 message=f"cluster state ok on {port}",
             )
-            # A replica killed over before its first sync ends would lose
-            # what its primary acknowledged even to WAIT.
+            # Killing a primary whose replica had not finished its first
+            # sync lost jobs that WAIT had counted as replicated (seen here).
             wait_for(
                 lambda client=client: synced(client.info("replication")),
                 timeout=30,
