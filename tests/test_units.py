@@ -4,6 +4,7 @@ job ids, the codec, task options and error messages."""
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import time
@@ -226,6 +227,10 @@ def test_payload_round_trip(args: tuple[object, ...], kwargs: dict[str, object])
     encoded = codec.encode_payload(args, kwargs)
     assert isinstance(encoded, str)
     assert codec.decode_payload(encoded) == (list(args), kwargs)
+    # The stored text is the standard library's, byte for byte.
+    standard = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert encoded == standard.encode({"args": list(args), "kwargs": kwargs})
+    assert codec.encode_result(kwargs) == standard.encode(kwargs)
 
 
 def test_tuples_come_back_as_lists() -> None:
@@ -233,11 +238,20 @@ def test_tuples_come_back_as_lists() -> None:
     assert codec.decode_payload(codec.encode_payload(((1, 2),), {})) == ([[1, 2]], {})
 
 
+def circular() -> list[object]:
+    loop: list[object] = []
+    loop.append(loop)
+    return loop
+
+
 @pytest.mark.parametrize(
     "value",
-    [object(), {1, 2}, b"x", float("nan"), float("inf"), datetime(2030, 1, 1), {(1,): 2}],
-    ids=["object", "set", "bytes", "nan", "inf", "datetime", "tuple-key"],
-)
+    [
+        object(), {1, 2}, b"x", float("nan"), float("inf"), datetime(2030, 1, 1), {(1,): 2},
+        circular(),
+    ],
+    ids=["object", "set", "bytes", "nan", "inf", "datetime", "tuple-key", "circular"],
+)  # fmt: skip
 def test_non_json_values_are_refused(value: object) -> None:
     codec = JsonCodec()
     with pytest.raises(EncodeError) as payload_error:
@@ -248,6 +262,7 @@ def test_non_json_values_are_refused(value: object) -> None:
         codec.encode_result(value)
     assert isinstance(payload_error.value, TypeError)
     assert isinstance(payload_error.value, ConveyorError)
+    assert codec.encode_result({"after": [value is None]}) == '{"after":[false]}'
 
 
 @pytest.mark.parametrize(

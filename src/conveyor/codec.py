@@ -7,7 +7,8 @@ code execution, so nothing here can rebuild an arbitrary object.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from conveyor.errors import DecodeError, EncodeError
@@ -15,13 +16,36 @@ from conveyor.errors import DecodeError, EncodeError
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def _made_once() -> Callable[[Any], str]:
+    """`_encoder.encode`, with its C encoder made once instead of on every
+    call (as `JSONEncoder.iterencode` does): 0.9 µs for an empty payload
+    instead of 2.0, paid for every job enqueued and every result stored.
+
+    Without the C module (another Python) it is `_encoder.encode` itself.
+    Cycles are not tracked (the C encoder takes its cycle markers once, and
+    one failed call would leave them behind): a cycle ends in a
+    `RecursionError`, which the callers report like any other bad value."""
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs
+    if make_encoder is None:  # pragma: no cover (CPython has it)
+        return _encoder.encode
+    iterencode = make_encoder(
+        None, _encoder.default, encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode = _made_once()
+#: What a value that JSON cannot hold raises while it is encoded.
+_NOT_JSON = (TypeError, ValueError, RecursionError)
+
+
 class JsonCodec:
     """Payloads are ``{"args": [...], "kwargs": {...}}``; results are any JSON value."""
 
     def encode_payload(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
         try:
-            return _encoder.encode({"args": list(args), "kwargs": dict(kwargs)})
-        except (TypeError, ValueError) as exc:
+            return _encode({"args": list(args), "kwargs": dict(kwargs)})
+        except _NOT_JSON as exc:
             raise EncodeError(f"job arguments are not JSON-serialisable: {exc}") from exc
 
     def decode_payload(self, payload: str) -> tuple[list[Any], dict[str, Any]]:
@@ -39,8 +63,8 @@ class JsonCodec:
 
     def encode_result(self, value: Any) -> str:
         try:
-            return _encoder.encode(value)
-        except (TypeError, ValueError) as exc:
+            return _encode(value)
+        except _NOT_JSON as exc:
             raise EncodeError(f"result is not JSON-serialisable: {exc}") from exc
 
     def decode_result(self, text: str | None) -> Any:
