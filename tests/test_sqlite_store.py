@@ -29,6 +29,7 @@ def test_an_older_database_is_upgraded_once_by_stores_opening_together(tmp_path:
     SqliteStore(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as conn:  # back to the schema before the rate holder (0003)
         conn.execute("ALTER TABLE conveyor_rate_buckets DROP COLUMN holder")
+        conn.execute("DROP INDEX conveyor_jobs_dead_cancelled")  # 0005
         conn.execute("PRAGMA user_version = 2")
 
     with ThreadPoolExecutor(4) as pool:
@@ -83,6 +84,45 @@ def test_job_indexes_are_partial_and_retention_reads_the_finished_one(tmp_path: 
         )
     assert indexes and all(" WHERE " in sql for sql in indexes.values()), indexes
     assert "USING COVERING INDEX conveyor_jobs_finished" in plan, plan
+
+
+@pytest.mark.parametrize(
+    "states",
+    [{JobState.DEAD}, {JobState.CANCELLED}, {JobState.DEAD, JobState.CANCELLED}],
+    ids=["dead", "cancelled", "both"],
+)
+def test_dead_and_cancelled_jobs_are_listed_and_purged_off_their_own_index(
+    tmp_path: Path, states: set[JobState]
+) -> None:
+    """A few dead jobs among many succeeded ones: walking every job by seq to
+    list or purge them grew with the retained jobs (migration 0005)."""
+    store = SqliteStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        jobs = store.enqueue([new_job() for _ in range(6)])
+        store.cancel(jobs[5].id)
+        claimed = store.claim(["default"], "w", 5, 60.0)
+        ends = [JobState.SUCCEEDED, JobState.DEAD, JobState.SUCCEEDED, JobState.DEAD]
+        store.finish([Outcome(r.id, r.attempt, end) for r, end in zip(claimed, ends, strict=False)])
+        store.cancel(claimed[4].id)
+        wanted = [r.id for r in reversed(store.list(limit=-1)) if r.state in states][::-1]
+        assert wanted, "no job in the states listed"
+
+        statements: list[str] = []
+        store._conn().set_trace_callback(statements.append)
+        assert [r.id for r in store.list(states=states)] == wanted
+        assert store.purge(states) == len(wanted)
+        store._conn().set_trace_callback(None)
+
+        filtered = [sql for sql in statements if "json_each" in sql]
+        assert len(filtered) >= 2, statements
+        for sql in filtered:
+            plan = " ".join(
+                row["detail"] for row in store._conn().execute("EXPLAIN QUERY PLAN " + sql)
+            )
+            assert "conveyor_jobs_dead_cancelled" in plan, (sql, plan)
+        assert store.list(states=states) == []
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("level", ["full", "normal"])
