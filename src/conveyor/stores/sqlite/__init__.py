@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,14 @@ def _statements(script: str) -> Iterator[str]:
 
 
 #: The states conveyor_jobs_dead_cancelled holds (migration 0005).
-_DEAD_CANCELLED = frozenset({JobState.DEAD, JobState.CANCELLED})
+_DEAD_CANCELLED = frozenset({JobState.DEAD.value, JobState.CANCELLED.value})
 
 
-def _dead_or_cancelled(states: Iterable[JobState]) -> bool:
-    """Whether a state filter is served by conveyor_jobs_dead_cancelled: the
-    rare end states, read off their own index instead of walking every job."""
-    wanted = set(states)
-    return bool(wanted) and wanted <= _DEAD_CANCELLED
+def _dead_or_cancelled(states: Collection[str]) -> bool:
+    """Whether a filter on these state values is served by
+    conveyor_jobs_dead_cancelled: the rare end states, read off their own
+    index instead of walking every job."""
+    return bool(states) and _DEAD_CANCELLED.issuperset(states)
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -407,10 +407,11 @@ class SqliteStore:
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[JobRecord]:
+        values = [s.value for s in states]
         rows = self._read(
-            "list_dead_cancelled" if _dead_or_cancelled(states) else "list_jobs",
+            "list_dead_cancelled" if _dead_or_cancelled(values) else "list_jobs",
             all_states=not states,
-            states=json.dumps([s.value for s in states]),
+            states=json.dumps(values),
             queue=queue,
             task=task,
             limit=limit,
@@ -522,7 +523,7 @@ class SqliteStore:
     def _delete(self, name: str, params: dict[str, Any]) -> int:
         with self._write() as conn:
             if name == "purge":
-                if _dead_or_cancelled(JobState(s) for s in params["states"]):
+                if _dead_or_cancelled(params["states"]):
                     name = "purge_dead_cancelled"
                 params = {**params, "states": json.dumps(params["states"])}
             return conn.execute(query(_SQL, name), {**params, "now": time.time()}).rowcount
