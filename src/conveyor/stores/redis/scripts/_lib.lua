@@ -74,8 +74,11 @@ local function rank_time(run_at)
   if us < 0 then us = 0 elseif us > EXACT then us = EXACT end
   return string.format('%016.0f', us)
 end
+-- Pads a sequence number (the decimal string a job's hash holds) in a rank:
+-- a cut of it costs half a string.format of the number.
+local ZEROS = '0000000000000000'
 local function ranked(time_part, seq, id)
-  return time_part .. string.format('%016.0f', tonumber(seq)) .. id
+  return time_part .. string.sub(ZEROS, #seq + 1) .. seq .. id
 end
 local function rank(run_at, seq, id) return ranked(rank_time(run_at), seq, id) end
 local function rank_id(member) return string.sub(member, 33) end
@@ -137,16 +140,20 @@ local function later(command, key, a, b)
   if b ~= nil then args[#args + 1] = b end
 end
 
--- Work may be due in `queue`: wake a blocked worker (BLPOP on the wake list).
-local function wake(queue) woken[queue] = (woken[queue] or 0) + 1 end
+-- Work may be due in `queue`: wake a blocked worker (BLPOP on the wake
+-- list), or `n` of them.
+local function wake(queue, n) woken[queue] = (woken[queue] or 0) + (n or 1) end
+
+-- One command over many arguments, CHUNK of them a call.
+local function call_chunked(command, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
 
 local function flush()
   for command, by_key in pairs(pending) do
-    for key, args in pairs(by_key) do
-      for i = 1, #args, CHUNK do
-        redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
-      end
-    end
+    for key, args in pairs(by_key) do call_chunked(command, key, args) end
   end
   for queue, n in pairs(woken) do
     -- Read first: while no worker is idle the list stays full, and one read

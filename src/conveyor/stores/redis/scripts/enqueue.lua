@@ -19,20 +19,27 @@ local nowf = fmt(now)
 -- Per job: its id, payload, key (false: none) and its run. What a run's jobs
 -- share is worked out once per run: when they are due, in which state, the
 -- time part of their rank and their queue's keys.
-local ids, payloads, keys, runs = {}, {}, {}, {}
+local ids, payloads, keys, runs, run_list = {}, {}, {}, {}, {}
 local n, i = 0, 1
 while i <= #ARGV do
   local run = {
     task = ARGV[i], queue = ARGV[i + 1], priority = ARGV[i + 2],
     max_attempts = ARGV[i + 3], timeout = ARGV[i + 4],
+    -- Sorted-set arguments of its inserted jobs, written once after them:
+    -- {seq, id, ...} for the queue's listing, {score, member, ...} for
+    -- its ready set or its scheduled sets.
+    inserted = 0, listed = {}, due = {},
   }
   if ARGV[i + 6] ~= '' then run.at = tonumber(ARGV[i + 6]) else run.at = now + tonumber(ARGV[i + 5]) end
-  run.state, run.atf, run.rank_time = 'queued', nowf, rank_time(run.at)
+  run.state, run.atf, run.rank_time, run.entry = 'queued', nowf, rank_time(run.at), ''
   if run.at > now then run.state = 'scheduled' end
-  if run.at ~= now then run.atf = fmt(run.at) end
+  if run.at ~= now then
+    run.atf = fmt(run.at)
+    run.entry = string.sub(run.state, 1, 1) .. run.atf
+  end
+  run.score = ready_score(run.priority)
   run.jobs = queue_key(run.queue, 'jobs')
-  run.scheduled = queue_key(run.queue, 'scheduled')
-  run.ready = queue_key(run.queue, 'ready')
+  run_list[#run_list + 1] = run
   local b = i + OPTIONS
   for _ = 1, tonumber(ARGV[b - 1]) do
     n = n + 1
@@ -77,20 +84,16 @@ for j = 1, n do
   end
 end
 
--- One job writes its sorted sets at once; a batch gathers them (flush()).
-local function zadd(key, score, member)
-  if n == 1 then redis.call('ZADD', key, score, member) else later('ZADD', key, score, member) end
-end
-
 local seq = 0
 if inserting > 0 then seq = redis.call('INCRBY', SEQ, inserting) - inserting end
-local out, queues = {nowf}, {}
+local out = {nowf}
 for j = 1, n do
   local p = plan[j]
   if p == j then
     local run, id, key = runs[j], ids[j], keys[j]
     seq = seq + 1
-    local member, seqf = ranked(run.rank_time, seq, id), int(seq)
+    local seqf = int(seq)
+    local member = ranked(run.rank_time, seqf, id)
     -- The usual fields in one call, no table built and unpacked per job.
     redis.call('HSET', job_keys[j],
       'id', id, 'task', run.task, 'queue', run.queue, 'payload', payloads[j],
@@ -102,21 +105,15 @@ for j = 1, n do
       redis.call('HSET', job_keys[j], 'key', key)
       redis.call('HSET', UNIQUE, key, id)
     end
-    zadd(run.jobs, seqf, id)
+    local k = 2 * run.inserted + 2
+    run.inserted = run.inserted + 1
+    run.listed[k - 1], run.listed[k] = seqf, id
     if run.state == 'scheduled' then
-      zadd(run.scheduled, run.atf, id)
-      zadd(SCHEDULED, run.atf, id)
+      run.due[k - 1], run.due[k] = run.atf, id
     else
-      zadd(run.ready, ready_score(run.priority), member)
+      run.due[k - 1], run.due[k] = run.score, member
     end
-    queues[run.queue] = true
-    -- Also for scheduled jobs: a blocked worker recomputes the next due time.
-    wake(run.queue)
-    if run.at == now then
-      out[j + 1] = ''
-    else
-      out[j + 1] = string.sub(run.state, 1, 1) .. run.atf
-    end
+    out[j + 1] = run.entry
   elseif type(p) == 'number' then
     out[j + 1] = p
   else
@@ -124,6 +121,20 @@ for j = 1, n do
   end
 end
 
-for queue in pairs(queues) do redis.call('SADD', QUEUES, queue) end
+-- A run's sorted sets in one call each; its queue gets a wake-up per job,
+-- also for scheduled jobs: a blocked worker recomputes the next due time.
+for _, run in ipairs(run_list) do
+  if run.inserted > 0 then
+    call_chunked('ZADD', run.jobs, run.listed)
+    if run.state == 'scheduled' then
+      call_chunked('ZADD', queue_key(run.queue, 'scheduled'), run.due)
+      call_chunked('ZADD', SCHEDULED, run.due)
+    else
+      call_chunked('ZADD', queue_key(run.queue, 'ready'), run.due)
+    end
+    redis.call('SADD', QUEUES, run.queue)
+    wake(run.queue, run.inserted)
+  end
+end
 flush()
 return out
