@@ -58,7 +58,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench.*`` importable
     sys.path.insert(0, str(ROOT))
 
 from bench.peers.common import PG_DSN, REDIS_URL  # noqa: E402
-from bench.throughput import source_revision  # noqa: E402
+from bench.throughput import compile_sources, source_revision  # noqa: E402
 
 VENV = ROOT / "bench" / ".peers-venv"
 RESULTS = ROOT / "bench" / "peers" / "results"
@@ -526,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender is not None:
         return rerender(args.rerender)
     entries = select(args)
+    compile_sources()
     versions = service_versions()
     date = dt.datetime.now(dt.UTC)
     outcomes = measure_rounds(entries, args)
