@@ -26,8 +26,8 @@ while i <= #ARGV do
     task = ARGV[i], queue = ARGV[i + 1], priority = ARGV[i + 2],
     max_attempts = ARGV[i + 3], timeout = ARGV[i + 4],
     -- Sorted-set arguments of its inserted jobs, written once after them:
-    -- {seq, id, ...} for the queue's listing, {score, member, ...} for
-    -- its ready set or its scheduled sets.
+    -- {seq, id, ...} for the queue's listing, and {score, rank, ...} for
+    -- its ready set or {run_at, id, ...} for the scheduled sets.
     inserted = 0, listed = {}, due = {},
   }
   if ARGV[i + 6] ~= '' then run.at = tonumber(ARGV[i + 6]) else run.at = now + tonumber(ARGV[i + 5]) end
