@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from conveyor import Backoff, ConveyorError, DecodeError, EncodeError, JobFailed, JobState
-from conveyor._ids import encode_bytes, new_id
+from conveyor._ids import encode_bytes, new_id, new_ids
 from conveyor.codec import JsonCodec
 from conveyor.job import (
     ACTIVE_STATES,
@@ -182,6 +182,20 @@ def test_job_ids_are_unique_and_well_formed() -> None:
     assert all(len(job_id) == 26 and set(job_id) <= CROCKFORD for job_id in ids)
 
 
+def test_a_batch_of_ids_is_unique_well_formed_and_of_its_millisecond() -> None:
+    """`enqueue_many` takes its ids from one read of random bytes: each id
+    must still get its own ten bytes of it."""
+    before = time.time_ns() // 1_000_000
+    batches = [new_ids(5_000) for _ in range(4)]
+    after = time.time_ns() // 1_000_000
+    ids = [job_id for batch in batches for job_id in batch]
+    assert [len(batch) for batch in batches] == [5_000] * 4 and new_ids(0) == []
+    assert len(set(ids)) == len(ids)
+    assert len({job_id[10:] for job_id in ids}) == len(ids)
+    assert all(len(job_id) == 26 and set(job_id) <= CROCKFORD for job_id in ids)
+    assert all(before <= millis_of(batch[0]) == millis_of(batch[-1]) <= after for batch in batches)
+
+
 def test_the_random_part_of_an_id_is_crockford_base32_of_its_bytes() -> None:
     """The table lookup must agree with base32 bit for bit: ids written by
     earlier versions sort and read the same."""
@@ -204,10 +218,14 @@ def test_job_id_carries_its_millisecond() -> None:
     before = time.time_ns() // 1_000_000
     job_id = new_id()
     after = time.time_ns() // 1_000_000
+    assert before <= millis_of(job_id) <= after
+
+
+def millis_of(job_id: str) -> int:
     millis = 0
     for char in job_id[:10]:
         millis = millis * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
-    assert before <= millis <= after
+    return millis
 
 
 # -- the codec -------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from conveyor._ids import new_id
+from conveyor._ids import new_id, new_ids
 from conveyor.job import Job, NewJob
 from conveyor.limits import LimitKey, TaskLimits
 from conveyor.retry import DEFAULT_BACKOFF, BackoffPolicy
@@ -163,9 +163,11 @@ class TaskCall(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Each call is a sequence of positional arguments or a mapping of keyword
         arguments. All are checked before any is stored; stored all or none."""
+        batch = list(calls)
         new_job = self._job_maker()
         jobs = [
-            new_job((), call) if isinstance(call, Mapping) else new_job(call, {}) for call in calls
+            new_job(job_id, (), call) if isinstance(call, Mapping) else new_job(job_id, call, {})
+            for job_id, call in zip(new_ids(len(batch)), batch, strict=True)
         ]
         return self.task.app.submit(jobs, connection=self.connection)
 
@@ -175,9 +177,9 @@ class TaskCall(Generic[P, R]):
         Raises `TypeError` when the arguments do not fit the function, and
         `conveyor.errors.EncodeError` (a `TypeError`) when they are not JSON.
         """
-        return self._job_maker()(args, kwargs)
+        return self._job_maker()(new_id(), args, kwargs)
 
-    def _job_maker(self) -> Callable[[Sequence[Any], Mapping[str, Any]], NewJob]:
+    def _job_maker(self) -> Callable[[str, Sequence[Any], Mapping[str, Any]], NewJob]:
         """`new_job` with the options settled once, for a batch of calls:
         reading them again for every job cost about 1.5 µs of the 6 µs of
         Python a job took before reaching the store."""
@@ -191,13 +193,13 @@ class TaskCall(Generic[P, R]):
         delay = _seconds(opts.delay)
         at = None if opts.at is None else opts.at.timestamp()
 
-        def new_job(args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
+        def new_job(job_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> NewJob:
             try:
                 check(args, kwargs)
             except TypeError as exc:
                 raise TypeError(f"{name}{task.signature}: {exc}") from None
             return NewJob(
-                new_id(), name, queue, encode(args, kwargs), priority, max_attempts, timeout,
+                job_id, name, queue, encode(args, kwargs), priority, max_attempts, timeout,
                 key_of(*args, **kwargs) if key_of else key, delay, at,
             )  # fmt: skip
 
