@@ -7,12 +7,15 @@ import base64
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 from collections import deque
 from datetime import datetime, timedelta
 
 import pytest
 
+import conveyor
 from conveyor import Backoff, ConveyorError, DecodeError, EncodeError, JobFailed, JobState
 from conveyor._ids import encode_bytes, new_id, new_ids
 from conveyor.codec import JsonCodec
@@ -373,3 +376,22 @@ def test_a_child_past_max_memory_is_replaced_after_its_attempt(
         pool.close()
     assert isinstance(first, Returned) and isinstance(second, Returned)  # both answered
     assert (first.result == second.result) is reused
+
+
+def test_importing_conveyor_leaves_the_worker_unloaded() -> None:
+    """An app that only enqueues does not pay for the worker's imports; the
+    names stay importable from the package and are the worker's own."""
+    probe = (
+        "import sys, conveyor\n"
+        "print(sorted(m for m in ('conveyor.worker', 'asyncio', 'multiprocessing')"
+        " if m in sys.modules))\n"
+        "from conveyor import Worker, WorkerStats\n"
+        "import conveyor.worker as w\n"
+        "print(Worker is w.Worker and WorkerStats is w.WorkerStats, 'Worker' in dir(conveyor))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "True True"]
+    with pytest.raises(AttributeError, match="no attribute 'Wroker'"):
+        conveyor.Wroker  # type: ignore[attr-defined]  # noqa: B018
