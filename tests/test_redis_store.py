@@ -12,6 +12,7 @@ own in the tests' database (see `tests.backends`), then deleted.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -340,6 +341,35 @@ def test_the_store_follows_its_slot_when_the_cluster_moves_it(
         assert store.finish(done) == 25
     finally:
         store.purge(set(JobState))
+        store.close()
+
+
+def test_a_wait_the_slot_moves_under_keeps_its_deadline(
+    cluster: redis_cluster.LocalCluster,
+) -> None:
+    """A BLPOP blocked on the node the slot leaves is answered MOVED; the
+    wait sent again on the new node blocks only for what is left of its
+    timeout, not the whole timeout a second time."""
+    prefix, owner = cluster_prefix(cluster)
+    slot = redis_cluster.slot_of(f"{{{prefix}}}")
+    store = RedisStore(f"{owner.url}?prefix={prefix}")
+    target = next(node for node in cluster.nodes if node != owner)
+    try:
+        store.wait(["idle"], 0.01)  # connected, the slot's node known
+        waited: list[float] = []
+
+        def wait() -> None:
+            started = time.monotonic()
+            store.wait(["idle"], 1.5)  # nothing queued there: blocks its whole timeout
+            waited.append(time.monotonic() - started)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.6)
+        cluster.move_slot(slot, target)
+        waiter.join(5.0)
+        assert waited and 1.4 < waited[0] < 2.0, waited  # the whole timeout again: 2.1 or more
+    finally:
         store.close()
 
 

@@ -770,10 +770,18 @@ class RedisStore:
         (seconds, micros), *heads = self._direct("wait", clock_and_heads)
         now = seconds + micros / 1e6
         block = min([timeout, _WAIT_CAP] + [head[0][1] - now for head in heads if head])
-        if block < 0.001:  # BLPOP would read a zero timeout as "forever"
-            return
+        deadline = time.monotonic() + block
         wake_lists = [self._queue_key(name, "wake") for name in names]
-        self._direct("wait", lambda: self._waiter.blpop(wake_lists, block))
+
+        def blpop() -> Any:
+            """Blocks until `deadline`: a BLPOP answered MOVED after blocking
+            a while (the slot left its node) is sent again for what is left."""
+            left = deadline - time.monotonic()
+            if left < 0.001:  # BLPOP would read a zero timeout as "forever"
+                return None
+            return self._waiter.blpop(wake_lists, left)
+
+        self._direct("wait", blpop)
 
 
 def _source(name: str, tag: str) -> str:
