@@ -99,8 +99,10 @@ class BareLoop:
         self.first_claim = self.last_finish = 0.0
 
     def run(self) -> int:
-        threads = [threading.Thread(target=self.slot) for _ in range(self.concurrency)]
-        threads.append(threading.Thread(target=self.acker))
+        # Daemons: a claim that fails (the server went away) ends the run
+        # with its error instead of leaving the slots blocked for ever.
+        threads = [threading.Thread(target=self.slot, daemon=True) for _ in range(self.concurrency)]
+        threads.append(threading.Thread(target=self.acker, daemon=True))
         for thread in threads:
             thread.start()
         claimed = 0
